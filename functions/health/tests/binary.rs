@@ -1,0 +1,142 @@
+//! The `health` binary on its own: as a container (HTTP on `$PORT`, no other configuration) and
+//! under the Lambda runtime (a fake Runtime API on 127.0.0.1 plays AWS).
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use elbatt::testing::{FakeLambdaRuntime, Posted, apigw_v2_event};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A port that was free a moment ago (the binary must bind it itself, as on Scaleway).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn the_health_binary_answers_on_port_with_no_other_environment() {
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"))
+        .env_clear()
+        .env("PORT", port.to_string())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = elbatt::outbound::http_client(Duration::from_secs(2));
+    let url = format!("http://127.0.0.1:{port}/health");
+    let mut body = None;
+    for _ in 0..100 {
+        if let Ok(resp) = client.get(&url).send().await {
+            assert_eq!(resp.status(), 200);
+            body = Some(resp.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(body.as_deref(), Some(r#"{"status":"healthy"}"#));
+    // Its own endpoint also answers at `/` (Scaleway Functions) and `/api/health` (Kubernetes).
+    let root = client
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(root, r#"{"status":"healthy"}"#);
+    let k8s = client
+        .get(format!("http://127.0.0.1:{port}/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(k8s, r#"{"ok":true}"#);
+
+    // SIGTERM: graceful exit with status 0.
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(log.contains("shutting down"), "{log}");
+}
+
+#[tokio::test]
+async fn the_health_binary_runs_under_the_lambda_runtime_when_aws_lambda_runtime_api_is_set() {
+    let event = apigw_v2_event(
+        "GET",
+        "/health",
+        "",
+        &[("x-forwarded-for", "198.51.100.7")],
+        None,
+    );
+    let head = apigw_v2_event("HEAD", "/health", "", &[], None);
+    let mut runtime = FakeLambdaRuntime::start(vec![event, head]).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.api())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "health")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("LOG_FORMAT", "json")
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (id, posted) = runtime
+        .next_posted(Duration::from_secs(20))
+        .await
+        .expect("a response was posted");
+    assert_eq!(id, "invocation-0");
+    let Posted::Response(resp) = posted else {
+        panic!("error posted: {posted:?}")
+    };
+    assert_eq!(resp["statusCode"], 200);
+    assert_eq!(resp["body"], r#"{"status":"healthy"}"#);
+    assert_eq!(resp["headers"]["content-type"], "application/json");
+    assert_eq!(resp["headers"]["x-request-id"], "apigw-request-id");
+
+    let (_, posted) = runtime
+        .next_posted(Duration::from_secs(20))
+        .await
+        .expect("second response");
+    let Posted::Response(resp) = posted else {
+        panic!("error posted: {posted:?}")
+    };
+    assert_eq!(resp["statusCode"], 200);
+    assert!(
+        resp["body"].is_null() || resp["body"] == "",
+        "HEAD has no body: {resp}"
+    );
+    child.kill().await.ok();
+}
+
+#[tokio::test]
+async fn lambda_mode_without_the_function_name_fails_naming_the_variable() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AWS_LAMBDA_FUNCTION_NAME"));
+}

@@ -1,0 +1,35 @@
+//! `plate-lookup`: placeholder until its own issue lands; answers 503 "not implemented yet".
+
+use elbatt::config::{ConfigError, Env};
+use elbatt::http::{ApiError, BoxFuture, Function, Request, Response, error_response, request_id};
+use http::{Method, StatusCode};
+
+#[derive(Debug, Clone, Default)]
+pub struct PlateLookup;
+
+impl PlateLookup {
+    /// # Errors
+    /// Never yet.
+    pub fn from_env(_env: &Env) -> Result<Self, ConfigError> {
+        Ok(PlateLookup)
+    }
+}
+
+impl Function for PlateLookup {
+    fn name(&self) -> &'static str {
+        "plate-lookup"
+    }
+    fn methods(&self) -> &'static [Method] {
+        &[Method::GET]
+    }
+    fn call(&self, req: Request) -> BoxFuture<'_, Response> {
+        Box::pin(async move {
+            let err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_implemented",
+                "not implemented yet",
+            );
+            error_response(&err, request_id(&req))
+        })
+    }
+}

@@ -1,0 +1,5 @@
+//! The `plate-lookup` binary: hands the handler to the runtime its environment asks for.
+
+fn main() -> std::process::ExitCode {
+    elbatt::runtime::run_function(plate_lookup::PlateLookup::from_env)
+}

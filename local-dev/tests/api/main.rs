@@ -1,0 +1,9 @@
+//! The runner's integration tests: the real router on 127.0.0.1:0, a real HTTP client. One test
+//! binary (modules below) so there is one link step.
+
+#![allow(clippy::unwrap_used)]
+
+mod binary;
+mod helpers;
+mod parity;
+mod routing;

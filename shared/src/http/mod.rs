@@ -1,0 +1,155 @@
+//! The handler contract shared by every function, and what wraps each call on every platform.
+//!
+//! A function is a value implementing [`Function`]: a `lambda_http::Request` in, a
+//! [`Response`] out, dependencies built once and borrowed. [`dispatch`] wraps every call the same
+//! way whichever adapter delivered the request (runner, container, Lambda, Scaleway Functions):
+//! request id, CORS, `OPTIONS`, `405` with `Allow`, `HEAD` as `GET` without a body, one span and
+//! one access-log line.
+
+mod body;
+mod cors;
+mod error;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use http::{HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
+use tracing::Instrument;
+
+pub use body::Body;
+pub use error::{ApiError, HttpError, error_json, error_response};
+/// The request body as `lambda_http` delivers it (`Empty`, `Text` or `Binary`).
+pub use lambda_http::Body as RequestBody;
+/// Handlers read query and path parameters through this, exactly as on Lambda.
+pub use lambda_http::RequestExt;
+pub use lambda_http::aws_lambda_events::query_map::QueryMap;
+pub use lambda_http::request::RequestContext;
+
+use crate::config::CorsConfig;
+
+/// What a handler receives: exactly what `lambda_http` would give it on AWS.
+pub type Request = lambda_http::Request;
+/// What a handler returns.
+pub type Response = http::Response<Body>;
+/// The future a [`Function`] returns (boxed so functions of different types can share a table).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The header carrying the request id (Scaleway's ingress sets it; adapters fill it when absent).
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// One serverless function.
+pub trait Function: Send + Sync + 'static {
+    /// Short name used in logs and the runner's route table, e.g. `plate-lookup`.
+    fn name(&self) -> &'static str;
+    /// Methods it serves. `HEAD` is implied by `GET`; `OPTIONS` is answered by [`dispatch`].
+    fn methods(&self) -> &'static [Method];
+    /// Handles one request. Expected failures are responses (see [`error_response`]).
+    fn call(&self, req: Request) -> BoxFuture<'_, Response>;
+    /// The path as it may appear in logs. Plates are personal data, so a function whose paths
+    /// carry one overrides this to mask it.
+    fn loggable_path(&self, path: &str) -> String {
+        path.to_owned()
+    }
+    /// One line for the runner's start-up report, e.g. "ready" or what to set to enable it.
+    fn status(&self) -> String {
+        "ready".to_owned()
+    }
+}
+
+/// A `200` (or other status) JSON response.
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => {
+            let mut resp = Response::new(Body::from(bytes));
+            *resp.status_mut() = status;
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "response did not serialise");
+            error_response(
+                &ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                ),
+                None,
+            )
+        }
+    }
+}
+
+/// The request id the adapter put on the request.
+pub fn request_id(req: &Request) -> Option<&str> {
+    req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok())
+}
+
+/// Calls `function` with everything every platform must do around it.
+pub async fn dispatch(function: &dyn Function, cors: &CorsConfig, mut req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = request_id(&req).unwrap_or("-").to_owned();
+    let method = req.method().clone();
+    // The full path as the client sent it (the router strips its mount prefix from `uri()`).
+    let path = function.loggable_path(
+        req.extensions()
+            .get::<crate::runtime::adapter::OriginalPath>()
+            .map_or(req.uri().path(), |p| p.0.as_str()),
+    );
+    let span = tracing::info_span!("request", request_id = %request_id, function = function.name());
+
+    let origin = cors::allowed_origin(cors, req.headers()).cloned();
+    let allow = cors::allow_header(function.methods());
+    let methods = function.methods();
+    let is_head = method == Method::HEAD && !methods.contains(&Method::HEAD);
+
+    let mut resp = if method == Method::OPTIONS && !methods.contains(&Method::OPTIONS) {
+        cors::preflight(req.headers(), origin.as_ref(), &allow)
+    } else if !(methods.contains(&method) || is_head && methods.contains(&Method::GET)) {
+        let mut resp = error_response(
+            &ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed here; use {allow}"),
+            ),
+            Some(&request_id),
+        );
+        if let Ok(v) = HeaderValue::from_str(&allow) {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+        resp
+    } else {
+        if is_head {
+            *req.method_mut() = Method::GET;
+        }
+        let mut resp = function.call(req).instrument(span.clone()).await;
+        if is_head {
+            // Keep the headers (and the length the GET would have had), drop the body.
+            if let Some(len) = http_body::Body::size_hint(resp.body()).exact() {
+                resp.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+            *resp.body_mut() = Body::empty();
+        }
+        resp
+    };
+    cors::decorate(&mut resp, origin.as_ref());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            function = function.name(),
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            duration_ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
+            "access"
+        );
+    });
+    resp
+}

@@ -1,0 +1,29 @@
+//! `elbatt`: the library every Elbatt Chatbot function shares.
+//!
+//! # Layout
+//! - [`config`]: typed configuration read once from the environment (and `.env` for the
+//!   runner); [`config::Secret`] never prints; [`config::VARIABLES`] lists every variable.
+//! - [`http`]: the handler contract ([`http::Function`]: `lambda_http::Request` in, response
+//!   out), the one JSON error shape, CORS, and [`http::dispatch`], which wraps every call the
+//!   same way on every platform.
+//! - [`runtime`]: how a function runs — HTTP server on `$PORT` with graceful shutdown, the
+//!   Lambda runtime, the router shared with the local runner, and the request adapter that makes
+//!   a plain HTTP request look exactly like an API Gateway v2 one.
+//! - [`telemetry`]: tracing set-up, human lines or flat JSON lines (`LOG_FORMAT=json`).
+//! - [`outbound`]: lazily built HTTP clients for upstreams (rustls, ring).
+//! - [`plate`]: [`plate::Plate`], a Norwegian registration plate parsed and normalised once;
+//!   everything that looks a plate up takes a `Plate`.
+//! - [`vehicle`]: the Statens vegvesen client, its response model, the vehicle summary and the
+//!   in-process cache — here because both `plate-lookup` and `chat` use them.
+//!
+//! Functions depend on this crate; it depends on none of them.
+
+pub mod config;
+pub mod http;
+pub mod outbound;
+pub mod plate;
+pub mod runtime;
+pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
+pub mod vehicle;

@@ -1,0 +1,29 @@
+//! Outbound HTTP clients (Statens vegvesen, the LLM provider): reqwest over rustls with the
+//! `ring` provider, built only when first needed so `health` and cold starts never pay for TLS
+//! set-up.
+
+use std::sync::Once;
+use std::time::Duration;
+
+static PROVIDER: Once = Once::new();
+
+/// A client with the given connect timeout. Request timeouts are set per call by the caller,
+/// since each upstream has its own budget.
+///
+/// Falls back to a default-configured client only if the builder fails, which with these
+/// options happens only when the platform's root certificates cannot be loaded at all.
+pub fn http_client(connect_timeout: Duration) -> reqwest::Client {
+    PROVIDER.call_once(|| {
+        // Already installed by someone else: theirs is used, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("elbatt-chatbot/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "HTTP client could not be configured; using defaults");
+            reqwest::Client::new()
+        })
+}

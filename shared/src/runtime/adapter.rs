@@ -1,0 +1,258 @@
+//! Turns a request that arrived over plain HTTP (runner, container, Kubernetes) into the same
+//! `lambda_http::Request` the Lambda adapter builds from an API Gateway v2 event, so a handler
+//! cannot tell the platforms apart.
+//!
+//! Filled the way `lambda_http` fills them for API Gateway v2 (`$default` stage) on the
+//! function's own endpoint — so the path, raw path and URI are the path *after* the runner's
+//! mount prefix, as the function would see them deployed alone: query-string parameters (parsed with the same `QueryMap` parser), path parameters,
+//! the request context; plus the headers Scaleway's ingress adds (`X-Forwarded-For`,
+//! `X-Forwarded-Proto`, `X-Request-Id`).
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, header, request::Parts};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body as LambdaBody, RequestExt};
+
+use crate::http::REQUEST_ID;
+
+/// Where a request was mounted: its prefix is stripped from the path the handler sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Mounted<'a> {
+    /// e.g. `/plate-lookup`, or `/` for a function served on its own.
+    pub prefix: &'a str,
+    /// Path after the prefix, always starting with `/`.
+    pub rest: &'a str,
+}
+
+/// Builds the handler's request. `body` has already been read within the size limit.
+pub fn to_lambda_request(
+    mut parts: Parts,
+    body: Bytes,
+    peer: SocketAddr,
+    mounted: Mounted<'_>,
+) -> lambda_http::Request {
+    let original_path = parts.uri.path().to_owned();
+    let raw_path = mounted.rest.to_owned();
+    let raw_query = parts.uri.query().map(str::to_owned);
+    add_ingress_headers(&mut parts.headers, peer);
+
+    let uri = match &raw_query {
+        Some(q) if !q.is_empty() => format!("{}?{q}", mounted.rest),
+        _ => mounted.rest.to_owned(),
+    };
+    // The rest of an already valid URI path is a valid path; fall back to "/" defensively.
+    parts.uri = uri.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+
+    let request_id = parts
+        .headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let source_ip = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_owned());
+
+    let mut http_desc = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http_desc.method = parts.method.clone();
+    http_desc.path = Some(raw_path.clone());
+    http_desc.protocol = Some(format!("{:?}", parts.version));
+    http_desc.source_ip = source_ip;
+    http_desc.user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.route_key = Some(route_key(mounted.prefix));
+    ctx.stage = Some("$default".to_owned());
+    ctx.request_id = Some(request_id);
+    ctx.domain_name = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    ctx.time_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    ctx.http = http_desc;
+
+    let query: QueryMap = raw_query
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or_default();
+    let proxy = mounted.rest.trim_start_matches('/');
+    let path_params: std::collections::HashMap<String, String> = if proxy.is_empty() {
+        Default::default()
+    } else {
+        [("proxy".to_owned(), percent_decode(proxy))].into()
+    };
+
+    let body = if body.is_empty() {
+        LambdaBody::Empty
+    } else {
+        // API Gateway hands text bodies over as text and binary ones base64-encoded, which
+        // lambda_http decodes to `Binary`; UTF-8 decides it here the same way.
+        match String::from_utf8(body.to_vec()) {
+            Ok(text) => LambdaBody::Text(text),
+            Err(e) => LambdaBody::Binary(e.into_bytes()),
+        }
+    };
+
+    parts.extensions.insert(OriginalPath(original_path));
+    http::Request::from_parts(parts, body)
+        .with_raw_http_path(raw_path)
+        .with_query_string_parameters(query)
+        .with_path_parameters(QueryMap::from(path_params))
+        .with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+/// The path as the client sent it, before the mount prefix was removed: for logs only, since
+/// no platform gives a function this.
+#[derive(Debug, Clone)]
+pub(crate) struct OriginalPath(pub(crate) String);
+
+/// API Gateway's route key for a proxy mount, e.g. `ANY /plate-lookup/{proxy+}`.
+fn route_key(prefix: &str) -> String {
+    if prefix == "/" {
+        "ANY /{proxy+}".to_owned()
+    } else {
+        format!("ANY {prefix}/{{proxy+}}")
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// What Scaleway's ingress adds in front of every function and container.
+pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
+    let peer_ip = peer.ip().to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        // Behind another proxy (nginx in Kubernetes) the client is already first; append the hop.
+        Some(existing) if !existing.trim().is_empty() => format!("{existing}, {peer_ip}"),
+        _ => peer_ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    if !headers.contains_key("x-forwarded-proto") {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+    ensure_request_id(headers);
+}
+
+/// Keeps a sane client-supplied id (so a trace can be followed across hops), else makes one.
+pub fn ensure_request_id(headers: &mut http::HeaderMap) {
+    let ok = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    if !ok {
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            headers.insert(REQUEST_ID, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str) -> Parts {
+        http::Request::get(uri)
+            .header("host", "localhost:8000")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn the_handler_sees_the_path_without_the_mount_prefix_and_the_extensions_filled() {
+        let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        let req = to_lambda_request(
+            parts("/plate-lookup/SU18018?plate=EK%2039085&x=1&x=2"),
+            Bytes::new(),
+            peer,
+            Mounted {
+                prefix: "/plate-lookup",
+                rest: "/SU18018",
+            },
+        );
+        assert_eq!(req.uri().path(), "/SU18018");
+        assert_eq!(req.raw_http_path(), "/SU18018");
+        assert_eq!(
+            req.extensions().get::<OriginalPath>().unwrap().0,
+            "/plate-lookup/SU18018"
+        );
+        let q = req.query_string_parameters();
+        assert_eq!(q.first("plate"), Some("EK 39085"));
+        assert_eq!(q.all("x"), Some(vec!["1", "2"]));
+        assert_eq!(req.path_parameters().first("proxy"), Some("SU18018"));
+        assert_eq!(req.headers()["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(req.headers()["x-forwarded-proto"], "http");
+        let id = req.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+        match req.request_context() {
+            RequestContext::ApiGatewayV2(ctx) => {
+                assert_eq!(ctx.request_id.as_deref(), Some(id.as_str()));
+                assert_eq!(ctx.http.source_ip.as_deref(), Some("127.0.0.1"));
+                assert_eq!(ctx.route_key.as_deref(), Some("ANY /plate-lookup/{proxy+}"));
+            }
+            other => panic!("unexpected context {other:?}"),
+        }
+        assert!(matches!(req.body(), LambdaBody::Empty));
+    }
+
+    #[test]
+    fn an_existing_forwarded_for_keeps_the_client_first() {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-123"));
+        add_ingress_headers(&mut h, "10.0.0.2:1".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "203.0.113.9, 10.0.0.2");
+        assert_eq!(h[REQUEST_ID], "abc-123");
+    }
+
+    #[test]
+    fn a_hostile_request_id_is_replaced() {
+        let mut h = http::HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("a b\"c"));
+        ensure_request_id(&mut h);
+        assert_ne!(h[REQUEST_ID], "a b\"c");
+        assert_eq!(h[REQUEST_ID].len(), 36);
+    }
+
+    #[test]
+    fn binary_bodies_stay_binary_and_text_stays_text() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let m = Mounted {
+            prefix: "/",
+            rest: "/",
+        };
+        let t = to_lambda_request(parts("/"), Bytes::from_static(b"hei"), peer, m);
+        assert!(matches!(t.body(), LambdaBody::Text(s) if s == "hei"));
+        let b = to_lambda_request(parts("/"), Bytes::from_static(&[0xff, 0xfe]), peer, m);
+        assert!(matches!(b.body(), LambdaBody::Binary(v) if v == &[0xff, 0xfe]));
+    }
+}

@@ -1,0 +1,113 @@
+//! The HTTP server behind every container, Kubernetes pod and the local runner: hyper 1 on a
+//! bound listener, with graceful shutdown.
+//!
+//! hyper is used directly rather than through axum's `serve` because we need its connection
+//! knobs (header read timeout, header size) and nothing of axum's routing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use super::router::Router;
+
+/// A slow client gets this long to send its request headers (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Serves `router` on `listener` until `shutdown` resolves, then waits up to `grace` for
+/// in-flight requests to finish before returning.
+///
+/// # Errors
+/// Only if the listener itself fails in a way that is not per-connection.
+pub async fn serve(
+    listener: TcpListener,
+    router: Arc<Router>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and similar are per-connection: back off, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = Arc::clone(&router);
+        let service = service_fn(move |req: http::Request<Incoming>| {
+            let router = Arc::clone(&router);
+            async move { Ok::<_, std::convert::Infallible>(router.handle(req, peer).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!(
+        grace_secs = grace.as_secs_f64(),
+        "shutting down: waiting for in-flight requests"
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; dropping the remaining connections");
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes and Scaleway send before stopping).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Binds `addr`, logging where it listens.
+///
+/// # Errors
+/// The address is in use or not available.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

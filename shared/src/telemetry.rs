@@ -1,0 +1,177 @@
+//! Logging: human-readable lines by default, JSON lines with `LOG_FORMAT=json` (Scaleway
+//! Cockpit / Loki). Always on stderr, so job mode can keep stdout for its JSON results.
+//!
+//! The JSON format is our own rather than tracing-subscriber's: that one nests span fields and
+//! upper-cases the level, while Loki's level detection and our queries want flat lines with a
+//! lowercase `level`, `message` and the request's `request_id` at the top.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::sync::Once;
+
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber, span};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::Env;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn from_env(env: &Env) -> LogFormat {
+        match env
+            .get("LOG_FORMAT")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
+static INIT: Once = Once::new();
+
+/// Installs the global subscriber once; later calls do nothing (tests call it repeatedly).
+pub fn init(env: &Env) {
+    let format = LogFormat::from_env(env);
+    let filter = env.get("RUST_LOG").unwrap_or("info").to_owned();
+    INIT.call_once(|| {
+        let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+        let registry = tracing_subscriber::registry()
+            .with(filter)
+            .with(RequestIdLayer);
+        let result = match format {
+            LogFormat::Json => registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(std::io::stderr)
+                        .event_format(JsonLines),
+                )
+                .try_init(),
+            LogFormat::Text => registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(std::io::stderr)
+                        .with_target(false)
+                        // Colour codes only help a person at a terminal; in files they are noise.
+                        .with_ansi(std::io::stderr().is_terminal()),
+                )
+                .try_init(),
+        };
+        // Another subscriber already installed (e.g. by a test harness) is fine.
+        drop(result);
+    });
+}
+
+/// The `request_id` a span was created with, kept so every event inside it can carry it.
+struct RequestId(String);
+
+struct RequestIdLayer;
+
+impl<S> Layer<S> for RequestIdLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut visitor = FieldsVisitor::default();
+        attrs.record(&mut visitor);
+        if let (Some(Value::String(rid)), Some(span)) =
+            (visitor.fields.remove("request_id"), ctx.span(id))
+        {
+            span.extensions_mut().insert(RequestId(rid));
+        }
+    }
+}
+
+#[derive(Default)]
+struct FieldsVisitor {
+    fields: Map<String, Value>,
+}
+
+impl Visit for FieldsVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.fields
+            .insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.fields
+            .insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.fields
+            .insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.fields
+            .insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.fields
+            .insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.fields
+            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+    }
+}
+
+/// One flat JSON object per event: `timestamp`, `level`, `message`, `request_id`, `target`,
+/// then the event's own fields.
+struct JsonLines;
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut visitor = FieldsVisitor::default();
+        event.record(&mut visitor);
+        let mut line = Map::new();
+        let now = time::OffsetDateTime::now_utc();
+        let ts = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        line.insert("timestamp".into(), Value::from(ts));
+        line.insert(
+            "level".into(),
+            Value::from(event.metadata().level().as_str().to_ascii_lowercase()),
+        );
+        line.insert(
+            "message".into(),
+            visitor.fields.remove("message").unwrap_or(Value::from("")),
+        );
+        let request_id = ctx.event_scope().and_then(|scope| {
+            scope
+                .from_root()
+                .filter_map(|span| span.extensions().get::<RequestId>().map(|r| r.0.clone()))
+                .last()
+        });
+        if let Some(rid) = request_id {
+            line.insert("request_id".into(), Value::from(rid));
+        }
+        line.insert("target".into(), Value::from(event.metadata().target()));
+        for (k, v) in visitor.fields {
+            line.entry(k).or_insert(v);
+        }
+        let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{text}")
+    }
+}

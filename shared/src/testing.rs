@@ -1,0 +1,234 @@
+//! Test support (feature `test-support`, for dev-dependencies only): start a router on
+//! `127.0.0.1:0`, play the Lambda Runtime API, and build API Gateway v2 events — so every crate's
+//! tests exercise the real server and adapters instead of mocks of them.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runtime::Router;
+use crate::runtime::server::serve;
+
+/// A running server; dropping it stops it.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl RunningServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Serves `router` on `127.0.0.1:0` in the current tokio runtime.
+pub async fn spawn_router(router: Router) -> RunningServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        Arc::new(router),
+        async { drop(stopped.await) },
+        Duration::from_secs(1),
+    ));
+    RunningServer {
+        addr,
+        stop: Some(stop),
+    }
+}
+
+/// What a function posted back to the fake runtime for one invocation.
+#[derive(Debug, Clone)]
+pub enum Posted {
+    /// The response payload (API Gateway v2 response JSON).
+    Response(Value),
+    /// The error payload.
+    Error(Value),
+}
+
+/// A fake of the Lambda Runtime API (`/2018-06-01/runtime/...`): hands out the queued events
+/// one by one, then keeps `next` pending, and reports what the function posted.
+#[derive(Debug)]
+pub struct FakeLambdaRuntime {
+    pub addr: SocketAddr,
+    posted: mpsc::UnboundedReceiver<(String, Posted)>,
+}
+
+impl FakeLambdaRuntime {
+    pub async fn start(events: Vec<Value>) -> FakeLambdaRuntime {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let queue = Arc::new(Mutex::new(
+            events.into_iter().enumerate().collect::<VecDeque<_>>(),
+        ));
+        let (tx, posted) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let queue = Arc::clone(&queue);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: http::Request<Incoming>| {
+                        let queue = Arc::clone(&queue);
+                        let tx = tx.clone();
+                        async move { Ok::<_, Infallible>(runtime_api(req, &queue, &tx).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        FakeLambdaRuntime { addr, posted }
+    }
+
+    /// The value for `AWS_LAMBDA_RUNTIME_API`.
+    pub fn api(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Waits for the next posted response or error.
+    pub async fn next_posted(&mut self, within: Duration) -> Option<(String, Posted)> {
+        tokio::time::timeout(within, self.posted.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+async fn runtime_api(
+    req: http::Request<Incoming>,
+    queue: &Mutex<VecDeque<(usize, Value)>>,
+    tx: &mpsc::UnboundedSender<(String, Posted)>,
+) -> http::Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    if path.ends_with("/runtime/invocation/next") {
+        let next = queue.lock().unwrap().pop_front();
+        let Some((n, event)) = next else {
+            // No more events: hold the request as the real API does between invocations.
+            std::future::pending::<()>().await;
+            unreachable!()
+        };
+        let deadline = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            + 30_000;
+        return http::Response::builder()
+            .header("lambda-runtime-aws-request-id", format!("invocation-{n}"))
+            .header("lambda-runtime-deadline-ms", deadline.to_string())
+            .header(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:eu-north-1:000000000000:function:test",
+            )
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000",
+            )
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(event.to_string())))
+            .unwrap();
+    }
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let segments: Vec<&str> = path.split('/').collect();
+    let id = segments.get(4).copied().unwrap_or_default().to_owned();
+    if path.ends_with("/response") {
+        let _ = tx.send((id, Posted::Response(value)));
+    } else if path.ends_with("/error") {
+        let _ = tx.send((id, Posted::Error(value)));
+    }
+    http::Response::builder()
+        .status(202)
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap()
+}
+
+/// An API Gateway v2 (HTTP API / Function URL) event as AWS would send it for a request to the
+/// function's own endpoint.
+pub fn apigw_v2_event(
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Value {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), Value::from(*v)))
+        .collect();
+    let source_ip = headers
+        .get("x-forwarded-for")
+        .and_then(Value::as_str)
+        .and_then(|v| v.split(',').next())
+        .unwrap_or("127.0.0.1")
+        .trim()
+        .to_owned();
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(Value::as_str)
+        .unwrap_or("apigw-request-id")
+        .to_owned();
+    // API Gateway hands path parameters over URL-decoded.
+    let proxy = percent_encoding::percent_decode_str(raw_path.trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned();
+    json!({
+        "version": "2.0",
+        "routeKey": "ANY /{proxy+}",
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "pathParameters": if proxy.is_empty() { Value::Null } else { json!({ "proxy": proxy }) },
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": headers.get("host").cloned().unwrap_or(Value::from("localhost")),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent").cloned().unwrap_or(Value::from("test")),
+            },
+            "requestId": request_id,
+            "routeKey": "ANY /{proxy+}",
+            "stage": "$default",
+            "time": "22/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000_i64,
+        },
+        "body": body,
+        "isBase64Encoded": false,
+    })
+}
