@@ -64,4 +64,19 @@ request OPTIONS /chat -H 'Origin: https://evil.example' -H 'Access-Control-Reque
 [[ -z "$(header access-control-allow-origin)" ]] || fail "CORS: a disallowed origin got Access-Control-Allow-Origin"
 ok "CORS preflight from another origin gets no allow-origin"
 
+request GET '/plate-lookup/NOT-A-PLATE!'
+[[ "$status" == 400 ]] && body_has '"code":"plate_' || fail "GET /plate-lookup/NOT-A-PLATE!: want 400 plate_*, got $status"
+ok "plate-lookup with an invalid plate -> 400"
+
+request GET '/plate-lookup?plate=SU18018'
+case "$EXPECT_PLATE_LOOKUP:$status" in
+  unconfigured:503 | any:503)
+    body_has '"code":"not_configured"' && body_has VEGVESEN_API_KEY \
+      || fail "plate-lookup 503 does not say to set VEGVESEN_API_KEY"
+    ok "plate-lookup without VEGVESEN_API_KEY -> 503 naming the variable" ;;
+  configured:200 | configured:404 | any:200 | any:404)
+    ok "plate-lookup SU18018 -> $status" ;;
+  *) fail "GET /plate-lookup?plate=SU18018: status $status (expected: $EXPECT_PLATE_LOOKUP)" ;;
+esac
+
 echo "$passed passed, 0 failed"

@@ -232,6 +232,15 @@ impl<'de> Deserialize<'de> for Plate {
     }
 }
 
+impl crate::http::HttpError for PlateError {
+    fn status(&self) -> http::StatusCode {
+        http::StatusCode::BAD_REQUEST
+    }
+    fn code(&self) -> &'static str {
+        PlateError::code(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,3 +232,161 @@ pub fn apigw_v2_event(
         "isBase64Encoded": false,
     })
 }
+
+/// A real Statens vegvesen response body from the team's fixtures beside the repository
+/// (`../shared/fixtures/vegvesen/<name>`).
+pub fn vegvesen_fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/vegvesen")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// How the fake Vegvesen answers one plate.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Status, extra headers, body.
+    With(u16, Vec<(&'static str, String)>, String),
+    /// Waits, then answers.
+    After(Duration, Box<Reply>),
+    /// Accepts and never answers.
+    Hang,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: impl Into<String>) -> Reply {
+        Reply::With(
+            status,
+            vec![("content-type", "application/json".into())],
+            body.into(),
+        )
+    }
+    pub fn status(status: u16) -> Reply {
+        Reply::With(status, vec![], String::new())
+    }
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path_and_query: String,
+    pub kjennemerke: Option<String>,
+    pub headers: http::HeaderMap,
+}
+
+/// A fake of the enkeltoppslag API on 127.0.0.1:0 following the documented contract: plates are
+/// looked up in `replies` (by the decoded `kjennemerke`), anything else gets `default`.
+/// Replies for a plate can be a sequence: each call takes the next, the last one repeats.
+#[derive(Debug, Clone)]
+pub struct FakeVegvesen {
+    pub addr: SocketAddr,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl FakeVegvesen {
+    pub async fn start(replies: Vec<(&str, Vec<Reply>)>, default: Reply) -> FakeVegvesen {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let table: Arc<Mutex<std::collections::HashMap<String, VecDeque<Reply>>>> =
+            Arc::new(Mutex::new(
+                replies
+                    .into_iter()
+                    .map(|(p, r)| (p.to_owned(), r.into_iter().collect()))
+                    .collect(),
+            ));
+        let rec = Arc::clone(&recorded);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (table, rec, default) = (Arc::clone(&table), Arc::clone(&rec), default.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: http::Request<Incoming>| {
+                        let (table, rec, default) =
+                            (Arc::clone(&table), Arc::clone(&rec), default.clone());
+                        async move {
+                            let kjennemerke = req.uri().query().and_then(|q| {
+                                url_pairs(q)
+                                    .into_iter()
+                                    .find(|(k, _)| k == "kjennemerke")
+                                    .map(|(_, v)| v)
+                            });
+                            rec.lock().unwrap().push(Recorded {
+                                path_and_query: req.uri().to_string(),
+                                kjennemerke: kjennemerke.clone(),
+                                headers: req.headers().clone(),
+                            });
+                            let reply = {
+                                let mut t = table.lock().unwrap();
+                                match kjennemerke.and_then(|k| t.get_mut(&k)) {
+                                    Some(q) if q.len() > 1 => q.pop_front().unwrap(),
+                                    Some(q) => q.front().cloned().unwrap_or(default),
+                                    None => default,
+                                }
+                            };
+                            Ok::<_, Infallible>(respond(reply).await)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        FakeVegvesen { addr, recorded }
+    }
+
+    /// The value for `VEGVESEN_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/enkeltoppslag/kjoretoydata", self.addr)
+    }
+
+    pub fn calls(&self) -> usize {
+        self.recorded.lock().unwrap().len()
+    }
+
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorded.lock().unwrap().clone()
+    }
+}
+
+fn url_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            let v = v.replace('+', " ");
+            (
+                k.to_owned(),
+                percent_encoding::percent_decode_str(&v)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn respond(
+    reply: Reply,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = http::Response<Full<Bytes>>> + Send>> {
+    Box::pin(async move {
+        match reply {
+            Reply::With(status, headers, body) => {
+                let mut b = http::Response::builder().status(status);
+                for (k, v) in headers {
+                    b = b.header(k, v);
+                }
+                b.body(Full::new(Bytes::from(body))).unwrap()
+            }
+            Reply::After(d, inner) => {
+                tokio::time::sleep(d).await;
+                respond(*inner).await
+            }
+            Reply::Hang => {
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+        }
+    })
+}

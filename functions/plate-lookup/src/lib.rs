@@ -1,35 +1,202 @@
-//! `plate-lookup`: placeholder until its own issue lands; answers 503 "not implemented yet".
+//! `plate-lookup`: a Norwegian registration plate → a clean vehicle summary from Statens
+//! vegvesen.
+//!
+//! - `GET /?plate=SU18018` or `GET /SU18018` on its own endpoint; through the runner
+//!   `GET /plate-lookup?plate=SU18018` and `GET /plate-lookup/SU18018`.
+//! - `200 {"plate":"SU18018","vehicle":{…},"source":"…"}`; `400` for what cannot be a plate,
+//!   `404` when the registry has no such vehicle, `503` when `VEGVESEN_API_KEY` is not set.
+//! - Also a batch command for Scaleway Jobs: see [`job`].
+//!
+//! Run alone: `VEGVESEN_API_KEY=… cargo run -p plate-lookup`, then
+//! `curl localhost:8080/SU18018`.
+
+pub mod job;
+
+use std::sync::Arc;
 
 use elbatt::config::{ConfigError, Env};
-use elbatt::http::{ApiError, BoxFuture, Function, Request, Response, error_response, request_id};
+use elbatt::http::{
+    BoxFuture, Function, HttpError, Request, RequestExt, Response, error_response, json, request_id,
+};
+use elbatt::plate::{Plate, PlateError};
+use elbatt::vehicle::VehicleSummary;
+use elbatt::vehicle::client::LookupError;
+use elbatt::vehicle::service::{VehicleConfig, VehicleService};
 use http::{Method, StatusCode};
+use serde::Serialize;
 
-#[derive(Debug, Clone, Default)]
-pub struct PlateLookup;
+/// Credit the data source, as Statens vegvesen asks.
+pub const SOURCE: &str = "Statens vegvesen (Kjøretøyregisteret)";
+
+/// The plate-lookup function: the shared vehicle service, or nothing when unconfigured.
+#[derive(Debug, Clone)]
+pub struct PlateLookup {
+    service: Option<Arc<VehicleService>>,
+}
+
+/// The success body.
+#[derive(Debug, Serialize)]
+pub struct LookupResponse<'a> {
+    /// The plate as normalised and sent to the registry.
+    pub plate: &'a str,
+    pub vehicle: &'a VehicleSummary,
+    pub source: &'static str,
+}
+
+/// Why a request could not be answered with a vehicle.
+#[derive(Debug)]
+pub enum PlateLookupError {
+    MissingPlate,
+    InvalidPlate(PlateError),
+    NotFound,
+    Lookup(LookupError),
+}
+
+impl std::fmt::Display for PlateLookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlateLookupError::MissingPlate => {
+                f.write_str("give a plate: /plate-lookup/SU18018 or ?plate=SU18018")
+            }
+            PlateLookupError::InvalidPlate(e) => write!(f, "{e}"),
+            PlateLookupError::NotFound => f.write_str("no vehicle with that plate"),
+            PlateLookupError::Lookup(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl HttpError for PlateLookupError {
+    fn status(&self) -> StatusCode {
+        match self {
+            PlateLookupError::MissingPlate => StatusCode::BAD_REQUEST,
+            PlateLookupError::InvalidPlate(e) => e.status(),
+            PlateLookupError::NotFound => StatusCode::NOT_FOUND,
+            PlateLookupError::Lookup(e) => e.status(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            PlateLookupError::MissingPlate => "plate_missing",
+            PlateLookupError::InvalidPlate(e) => HttpError::code(e),
+            PlateLookupError::NotFound => "not_found",
+            PlateLookupError::Lookup(e) => e.code(),
+        }
+    }
+    fn public_message(&self) -> String {
+        match self {
+            PlateLookupError::Lookup(e) => e.public_message(),
+            PlateLookupError::InvalidPlate(e) => e.public_message(),
+            other => other.to_string(),
+        }
+    }
+    fn retry_after(&self) -> Option<String> {
+        match self {
+            PlateLookupError::Lookup(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
 
 impl PlateLookup {
     /// # Errors
-    /// Never yet.
-    pub fn from_env(_env: &Env) -> Result<Self, ConfigError> {
-        Ok(PlateLookup)
+    /// A Vegvesen or cache variable is malformed (a missing key is not an error: lookups then
+    /// answer 503).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            VehicleConfig::from_env(env)?.map(|c| Arc::new(VehicleService::new(c))),
+        ))
     }
+
+    /// Uses a shared service (the runner gives chat and plate-lookup the same one, so they share
+    /// one cache), or `None` for "not configured".
+    pub fn new(service: Option<Arc<VehicleService>>) -> Self {
+        PlateLookup { service }
+    }
+
+    pub fn service(&self) -> Option<&Arc<VehicleService>> {
+        self.service.as_ref()
+    }
+
+    /// Looks `plate` up.
+    ///
+    /// # Errors
+    /// Not configured, not found, or the upstream failed.
+    pub async fn lookup(&self, plate: &Plate) -> Result<Arc<VehicleSummary>, PlateLookupError> {
+        let service = self
+            .service
+            .as_ref()
+            .ok_or(PlateLookupError::Lookup(LookupError::NotConfigured))?;
+        service
+            .lookup(plate)
+            .await
+            .map_err(PlateLookupError::Lookup)?
+            .ok_or(PlateLookupError::NotFound)
+    }
+
+    async fn answer(&self, req: &Request) -> Result<Response, PlateLookupError> {
+        let plate = plate_from(req)?;
+        let vehicle = self.lookup(&plate).await?;
+        Ok(json(
+            StatusCode::OK,
+            &LookupResponse {
+                plate: plate.as_str(),
+                vehicle: &vehicle,
+                source: SOURCE,
+            },
+        ))
+    }
+}
+
+/// The plate from the path (`/SU18018`) or the query (`?plate=SU18018`), parsed once here.
+fn plate_from(req: &Request) -> Result<Plate, PlateLookupError> {
+    let path = req.uri().path().trim_matches('/');
+    let raw = if path.is_empty() {
+        req.query_string_parameters_ref()
+            .and_then(|q| q.first("plate").map(str::to_owned))
+    } else if path.contains('/') {
+        None
+    } else {
+        // Path parameters arrive percent-encoded in the URI ("EK%2039085").
+        Some(elbatt::http::percent_decode(path))
+    };
+    let raw = raw.ok_or(PlateLookupError::MissingPlate)?;
+    Plate::parse(&raw).map_err(PlateLookupError::InvalidPlate)
 }
 
 impl Function for PlateLookup {
     fn name(&self) -> &'static str {
         "plate-lookup"
     }
+
     fn methods(&self) -> &'static [Method] {
         &[Method::GET]
     }
+
     fn call(&self, req: Request) -> BoxFuture<'_, Response> {
         Box::pin(async move {
-            let err = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_implemented",
-                "not implemented yet",
-            );
-            error_response(&err, request_id(&req))
+            match self.answer(&req).await {
+                Ok(resp) => resp,
+                Err(e) => error_response(&e, request_id(&req)),
+            }
         })
+    }
+
+    /// Plates are personal data: keep only the mount prefix in logs.
+    fn loggable_path(&self, path: &str) -> String {
+        match path.strip_prefix("/plate-lookup") {
+            Some("" | "/") => path.to_owned(),
+            Some(_) => "/plate-lookup/<plate>".to_owned(),
+            None if path == "/" => path.to_owned(),
+            None => "/<plate>".to_owned(),
+        }
+    }
+
+    fn status(&self) -> String {
+        if self.service.is_some() {
+            "ready".to_owned()
+        } else {
+            "unconfigured: set VEGVESEN_API_KEY to enable plate lookup (answers 503 until then)"
+                .to_owned()
+        }
     }
 }

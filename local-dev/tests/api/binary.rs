@@ -93,6 +93,7 @@ async fn the_runner_prints_routes_and_where_each_variable_came_from() {
         "{report}"
     );
     assert!(line("ALLOWED_ORIGINS").ends_with("default"), "{report}");
+    assert!(line("plate-lookup").contains("ready"), "{report}");
     assert!(
         !report.contains("from-dotenv-secret"),
         "a secret was printed:\n{report}"
@@ -135,7 +136,16 @@ async fn the_runner_refuses_unknown_flags_and_malformed_config_naming_them() {
 #[tokio::test]
 async fn sigterm_stops_the_runner_cleanly() {
     let dir = scratch_dir("term");
-    let (mut child, base, _) = start_runner(&[], &dir).await;
+    let (mut child, base, report) = start_runner(&[], &dir).await;
+    // No key: the report says plate lookup is unconfigured and what to set.
+    let plate = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("plate-lookup "))
+        .unwrap_or_default();
+    assert!(
+        plate.contains("unconfigured") && plate.contains("VEGVESEN_API_KEY"),
+        "{report}"
+    );
     assert!(
         crate::helpers::client()
             .get(format!("{base}/health"))

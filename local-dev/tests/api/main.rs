@@ -6,4 +6,5 @@
 mod binary;
 mod helpers;
 mod parity;
+mod plate_lookup;
 mod routing;

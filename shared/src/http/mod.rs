@@ -84,6 +84,13 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     }
 }
 
+/// Decodes `%XX` escapes (invalid UTF-8 becomes U+FFFD, which no parser downstream accepts).
+pub fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// The request id the adapter put on the request.
 pub fn request_id(req: &Request) -> Option<&str> {
     req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok())

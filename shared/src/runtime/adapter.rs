@@ -97,7 +97,7 @@ pub fn to_lambda_request(
     let path_params: std::collections::HashMap<String, String> = if proxy.is_empty() {
         Default::default()
     } else {
-        [("proxy".to_owned(), percent_decode(proxy))].into()
+        [("proxy".to_owned(), crate::http::percent_decode(proxy))].into()
     };
 
     let body = if body.is_empty() {
@@ -131,12 +131,6 @@ fn route_key(prefix: &str) -> String {
     } else {
         format!("ANY {prefix}/{{proxy+}}")
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// What Scaleway's ingress adds in front of every function and container.

@@ -120,7 +120,9 @@ where
                     let (sender, receiver) = watch::channel(None);
                     let owns_slot = !state.in_flight.contains_key(&key);
                     if owns_slot {
-                        state.in_flight.insert(key.clone(), Box::new(receiver.clone()));
+                        state
+                            .in_flight
+                            .insert(key.clone(), Box::new(receiver.clone()));
                     }
                     let flight = Flight {
                         key,
@@ -203,7 +205,8 @@ impl<K: Eq + Hash + Clone, V: Clone> State<K, V> {
             return;
         }
         if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
-            self.entries.retain(|_, entry| entry.expires_at.is_none_or(|at| at > now));
+            self.entries
+                .retain(|_, entry| entry.expires_at.is_none_or(|at| at > now));
         }
         if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
             // A linear scan: eviction happens only when the cache is full, and at the sizes
@@ -218,7 +221,11 @@ impl<K: Eq + Hash + Clone, V: Clone> State<K, V> {
             }
         }
         self.clock += 1;
-        let entry = Entry { value, expires_at: now.checked_add(ttl), last_used: self.clock };
+        let entry = Entry {
+            value,
+            expires_at: now.checked_add(ttl),
+            last_used: self.clock,
+        };
         self.entries.insert(key, entry);
     }
 }
@@ -297,14 +304,12 @@ mod tests {
         }
     }
 
+    type BoxedFetch =
+        std::pin::Pin<Box<dyn Future<Output = Result<(usize, Duration), TestError>> + Send>>;
+
     /// A fetch that counts its calls and returns the call number as the value, so a test can
     /// tell a stored value from a fresh one.
-    fn counting(
-        calls: &Arc<AtomicUsize>,
-        ttl: Duration,
-    ) -> impl FnOnce() -> std::pin::Pin<
-        Box<dyn Future<Output = Result<(usize, Duration), TestError>> + Send>,
-    > {
+    fn counting(calls: &Arc<AtomicUsize>, ttl: Duration) -> impl FnOnce() -> BoxedFetch {
         let calls = Arc::clone(calls);
         move || {
             Box::pin(async move {
@@ -337,7 +342,14 @@ mod tests {
             assert_eq!(task.await.expect("caller task"), Ok(7));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(cache.stats(), CacheStats { hits: 0, misses: 100, fetches: 1 });
+        assert_eq!(
+            cache.stats(),
+            CacheStats {
+                hits: 0,
+                misses: 100,
+                fetches: 1
+            }
+        );
         assert_eq!(cache.len(), 1);
     }
 
@@ -354,7 +366,14 @@ mod tests {
         assert_eq!(cache.get_or_fetch("a", counting(&calls, ttl)).await, Ok(2));
 
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 2, fetches: 2 });
+        assert_eq!(
+            cache.stats(),
+            CacheStats {
+                hits: 1,
+                misses: 2,
+                fetches: 2
+            }
+        );
     }
 
     #[tokio::test]
@@ -369,7 +388,10 @@ mod tests {
             }
         };
 
-        assert_eq!(cache.get_or_fetch("a", failing).await, Err(TestError::Upstream("503")));
+        assert_eq!(
+            cache.get_or_fetch("a", failing).await,
+            Err(TestError::Upstream("503"))
+        );
         assert!(cache.is_empty());
         assert_eq!(cache.get_or_fetch("a", counting(&calls, HOUR)).await, Ok(2));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -394,7 +416,10 @@ mod tests {
             }));
         }
         for task in tasks {
-            assert_eq!(task.await.expect("caller task"), Err(TestError::Upstream("timeout")));
+            assert_eq!(
+                task.await.expect("caller task"),
+                Err(TestError::Upstream("timeout"))
+            );
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -404,11 +429,23 @@ mod tests {
         let cache = Cache::<&str, usize>::new(2);
         let calls = Arc::new(AtomicUsize::new(0));
 
-        cache.get_or_fetch("a", counting(&calls, HOUR)).await.expect("a");
-        cache.get_or_fetch("b", counting(&calls, HOUR)).await.expect("b");
+        cache
+            .get_or_fetch("a", counting(&calls, HOUR))
+            .await
+            .expect("a");
+        cache
+            .get_or_fetch("b", counting(&calls, HOUR))
+            .await
+            .expect("b");
         // Touch "a" so that "b" becomes the least recently used.
-        cache.get_or_fetch("a", counting(&calls, HOUR)).await.expect("a again");
-        cache.get_or_fetch("c", counting(&calls, HOUR)).await.expect("c");
+        cache
+            .get_or_fetch("a", counting(&calls, HOUR))
+            .await
+            .expect("a again");
+        cache
+            .get_or_fetch("c", counting(&calls, HOUR))
+            .await
+            .expect("c");
         assert_eq!(cache.len(), 2);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
 
@@ -425,13 +462,25 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
 
         // "old" is the least recently used but still fresh; "short" expires first.
-        cache.get_or_fetch("old", counting(&calls, HOUR)).await.expect("old");
-        cache.get_or_fetch("short", counting(&calls, Duration::from_secs(1))).await.expect("short");
+        cache
+            .get_or_fetch("old", counting(&calls, HOUR))
+            .await
+            .expect("old");
+        cache
+            .get_or_fetch("short", counting(&calls, Duration::from_secs(1)))
+            .await
+            .expect("short");
         tokio::time::advance(Duration::from_secs(2)).await;
-        cache.get_or_fetch("new", counting(&calls, HOUR)).await.expect("new");
+        cache
+            .get_or_fetch("new", counting(&calls, HOUR))
+            .await
+            .expect("new");
 
         assert_eq!(cache.len(), 2);
-        assert_eq!(cache.get_or_fetch("old", counting(&calls, HOUR)).await, Ok(1));
+        assert_eq!(
+            cache.get_or_fetch("old", counting(&calls, HOUR)).await,
+            Ok(1)
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
@@ -439,21 +488,44 @@ mod tests {
     async fn a_zero_capacity_or_zero_ttl_stores_nothing_but_still_answers() {
         let calls = Arc::new(AtomicUsize::new(0));
         let no_room = Cache::<&str, usize>::new(0);
-        assert_eq!(no_room.get_or_fetch("a", counting(&calls, HOUR)).await, Ok(1));
+        assert_eq!(
+            no_room.get_or_fetch("a", counting(&calls, HOUR)).await,
+            Ok(1)
+        );
         assert!(no_room.is_empty());
 
         let cache = Cache::<&str, usize>::new(4);
-        assert_eq!(cache.get_or_fetch("a", counting(&calls, Duration::ZERO)).await, Ok(2));
+        assert_eq!(
+            cache
+                .get_or_fetch("a", counting(&calls, Duration::ZERO))
+                .await,
+            Ok(2)
+        );
         assert!(cache.is_empty());
-        assert_eq!(cache.get_or_fetch("a", counting(&calls, Duration::ZERO)).await, Ok(3));
+        assert_eq!(
+            cache
+                .get_or_fetch("a", counting(&calls, Duration::ZERO))
+                .await,
+            Ok(3)
+        );
     }
 
     #[tokio::test]
     async fn a_ttl_too_large_for_the_clock_means_never_expiring() {
         let cache = Cache::<&str, usize>::new(4);
         let calls = Arc::new(AtomicUsize::new(0));
-        assert_eq!(cache.get_or_fetch("a", counting(&calls, Duration::MAX)).await, Ok(1));
-        assert_eq!(cache.get_or_fetch("a", counting(&calls, Duration::MAX)).await, Ok(1));
+        assert_eq!(
+            cache
+                .get_or_fetch("a", counting(&calls, Duration::MAX))
+                .await,
+            Ok(1)
+        );
+        assert_eq!(
+            cache
+                .get_or_fetch("a", counting(&calls, Duration::MAX))
+                .await,
+            Ok(1)
+        );
     }
 
     /// Waits (in real time, briefly) until `misses` calls have registered with the cache.
@@ -501,7 +573,11 @@ mod tests {
 
         assert_eq!(follower.await.expect("follower task"), Ok(42));
         assert_eq!(cache.stats().fetches, 1);
-        assert_eq!(cache.len(), 1, "the fetch stored its value though its caller left");
+        assert_eq!(
+            cache.len(),
+            1,
+            "the fetch stored its value though its caller left"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -539,6 +615,45 @@ mod tests {
         std::hint::black_box(true)
     }
 
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct OtherError;
+
+    impl From<CacheError> for OtherError {
+        fn from(_: CacheError) -> Self {
+            OtherError
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_with_another_error_type_fetches_on_its_own_without_disturbing_the_first() {
+        let cache = Arc::new(Cache::<&'static str, usize>::new(4));
+        let first = {
+            let cache = Arc::clone(&cache);
+            tokio::spawn(async move {
+                let slow = || async {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok::<_, TestError>((1, HOUR))
+                };
+                cache.get_or_fetch("a", slow).await
+            })
+        };
+        until_misses(&cache, 1).await;
+        let other = cache
+            .get_or_fetch("a", || async { Ok::<_, OtherError>((2, HOUR)) })
+            .await;
+
+        assert_eq!(other, Ok(2));
+        assert_eq!(first.await.expect("first caller"), Ok(1));
+        assert_eq!(cache.stats().fetches, 2);
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(cache.get_or_fetch("a", counting(&calls, HOUR)).await, Ok(1));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "the slot was freed and the value stored"
+        );
+    }
+
     #[test]
     fn without_a_tokio_runtime_the_fetch_runs_inline() {
         let cache = Cache::<&str, usize>::new(4);
@@ -555,6 +670,10 @@ mod tests {
         let cache = Cache::<String, usize>::new(1);
         let calls = Arc::new(AtomicUsize::new(0));
         assert_send(&cache.get_or_fetch("a".to_owned(), counting(&calls, HOUR)));
-        assert_eq!(calls.load(Ordering::SeqCst), 0, "a future does nothing until polled");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "a future does nothing until polled"
+        );
     }
 }

@@ -37,7 +37,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A query value keeps only RFC 3986 unreserved characters; everything else (Æ, Ø, Å as UTF-8,
 /// and anything that could end the parameter, such as `&` or `#`) is percent-encoded.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// RFC 9110's preferred HTTP-date form, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 const IMF_FIXDATE: &[BorrowedFormatItem<'static>] = format_description!(
@@ -108,7 +112,9 @@ impl LookupError {
 /// future) to its waiters as a lookup error.
 impl From<CacheError> for LookupError {
     fn from(error: CacheError) -> Self {
-        LookupError::BadResponse { detail: error.to_string() }
+        LookupError::BadResponse {
+            detail: error.to_string(),
+        }
     }
 }
 
@@ -122,11 +128,19 @@ pub struct VegvesenClient {
 
 impl VegvesenClient {
     pub fn new(settings: ClientSettings) -> Self {
-        Self { settings, http: OnceLock::new() }
+        Self {
+            settings,
+            http: OnceLock::new(),
+        }
     }
 
     /// Looks up one plate: `Some(body)` with the raw JSON on 200, `None` when no vehicle has
-    /// this plate. Takes at most about `(max_retries + 1) × request_timeout` plus backoff.
+    /// this plate.
+    ///
+    /// Server errors and failed connections are retried up to `max_retries` times. A timeout is
+    /// returned at once: it has already used a whole attempt's budget, and the caller (behind
+    /// a gateway that gives up after about 30 s) cannot afford more of the same. So a lookup
+    /// takes at most about `(max_retries + 1) × request_timeout` plus the backoff waits.
     pub async fn fetch(&self, plate: &Plate) -> Result<Option<Bytes>, LookupError> {
         self.fetch_plate(plate.as_str()).await
     }
@@ -149,7 +163,12 @@ impl VegvesenClient {
             let elapsed_ms = millis(started.elapsed());
             match outcome {
                 Ok(found) => {
-                    tracing::debug!(attempt, elapsed_ms, found = found.is_some(), "vegvesen lookup done");
+                    tracing::debug!(
+                        attempt,
+                        elapsed_ms,
+                        found = found.is_some(),
+                        "vegvesen lookup done"
+                    );
                     return Ok(found);
                 }
                 Err(error) if error.retried_by_fetch() && attempt < self.settings.max_retries => {
@@ -189,11 +208,18 @@ impl VegvesenClient {
             .await
             .map_err(|error| request_failed(error, attempt))?;
         let status = response.status().as_u16();
-        tracing::debug!(status, attempt, elapsed_ms = millis(started.elapsed()), "vegvesen answered");
+        tracing::debug!(
+            status,
+            attempt,
+            elapsed_ms = millis(started.elapsed()),
+            "vegvesen answered"
+        );
         match status {
             200 => read_capped(response, MAX_BODY_BYTES).await.map(Some),
             204 | 404 => Ok(None),
-            400 => Err(LookupError::Rejected { reason: rejection_reason(response, plate).await }),
+            400 => Err(LookupError::Rejected {
+                reason: rejection_reason(response, plate).await,
+            }),
             401 | 403 => {
                 tracing::error!(
                     status,
@@ -202,7 +228,10 @@ impl VegvesenClient {
                 Err(LookupError::KeyRefused { status })
             }
             422 | 429 => {
-                let retry_after = response.headers().get(RETRY_AFTER).and_then(valid_retry_after);
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(valid_retry_after);
                 Err(LookupError::QuotaExhausted { retry_after })
             }
             _ => Err(LookupError::Upstream { status }),
@@ -247,7 +276,7 @@ impl VegvesenClient {
 fn request_failed(error: reqwest::Error, attempt: u32) -> LookupError {
     // `without_url`: the URL holds the plate.
     let error = error.without_url();
-    tracing::debug!(attempt, %error, "vegvesen request failed");
+    tracing::debug!(attempt, error = %chain(&error), "vegvesen request failed");
     if error.is_timeout() {
         LookupError::Timeout
     } else if error.is_builder() {
@@ -261,7 +290,9 @@ fn request_failed(error: reqwest::Error, attempt: u32) -> LookupError {
 /// Reads the body chunk by chunk and gives up as soon as it passes `limit`, so a broken or
 /// hostile upstream cannot make us buffer without bound.
 async fn read_capped(mut response: Response, limit: usize) -> Result<Bytes, LookupError> {
-    let too_large = || LookupError::BadResponse { detail: format!("body larger than {limit} bytes") };
+    let too_large = || LookupError::BadResponse {
+        detail: format!("body larger than {limit} bytes"),
+    };
     let announced = response.content_length().unwrap_or(0);
     if announced > limit as u64 {
         return Err(too_large());
@@ -273,7 +304,7 @@ async fn read_capped(mut response: Response, limit: usize) -> Result<Bytes, Look
             Ok(None) => return Ok(body.freeze()),
             Err(error) => {
                 let error = error.without_url();
-                tracing::debug!(%error, "vegvesen response body broke off");
+                tracing::debug!(error = %chain(&error), "vegvesen response body broke off");
                 return Err(if error.is_timeout() {
                     LookupError::Timeout
                 } else {
@@ -295,11 +326,16 @@ async fn rejection_reason(response: Response, plate: &str) -> Option<String> {
         feilmelding: Option<String>,
     }
     let body = read_capped(response, MAX_ERROR_BODY_BYTES).await.ok()?;
-    let reason = serde_json::from_slice::<ErrorBody>(&body).ok()?.feilmelding?;
+    let reason = serde_json::from_slice::<ErrorBody>(&body)
+        .ok()?
+        .feilmelding?;
     // The documented reasons are fixed codes, but a free-text one might quote the plate, and
     // the reason ends up in logs.
-    let squeezed: String =
-        reason.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect();
+    let squeezed: String = reason
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect();
     if !plate.is_empty() && squeezed.contains(&plate.to_uppercase()) {
         return Some("[withheld: the message names the plate]".to_owned());
     }
@@ -335,6 +371,19 @@ fn random_u64() -> u64 {
     std::hash::RandomState::new().hash_one(std::time::Instant::now())
 }
 
+/// An error with its causes: reqwest's own message ("error sending request") hides them. The
+/// causes come from hyper and the OS and carry no URL.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -357,7 +406,10 @@ mod tests {
     use tokio::net::TcpListener;
 
     const KEY: &str = "0b5e1c9a-test-key-7f3d";
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/vegvesen");
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/vegvesen"
+    );
 
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture readable")
@@ -415,8 +467,11 @@ mod tests {
         let (task_calls, task_seen) = (Arc::clone(&calls), Arc::clone(&seen));
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (calls, seen, respond) =
-                    (Arc::clone(&task_calls), Arc::clone(&task_seen), Arc::clone(&respond));
+                let (calls, seen, respond) = (
+                    Arc::clone(&task_calls),
+                    Arc::clone(&task_seen),
+                    Arc::clone(&respond),
+                );
                 let service = service_fn(move |request: http::Request<Incoming>| {
                     seen.lock().expect("fake lock").push(Seen {
                         path: request.uri().path().to_owned(),
@@ -428,7 +483,9 @@ mod tests {
                     async move { Ok::<_, Infallible>(response) }
                 });
                 tokio::spawn(async move {
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -455,7 +512,9 @@ mod tests {
     /// A fake speaking raw HTTP/1.1: it reads the request head, writes `reply`, then keeps the
     /// connection open without another byte. Returns the endpoint and the accept count.
     async fn raw_fake(reply: Vec<u8>) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind raw fake");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind raw fake");
         let addr: SocketAddr = listener.local_addr().expect("raw fake address");
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&accepted);
@@ -479,7 +538,10 @@ mod tests {
                 });
             }
         });
-        (format!("http://{addr}/enkeltoppslag/kjoretoydata"), accepted)
+        (
+            format!("http://{addr}/enkeltoppslag/kjoretoydata"),
+            accepted,
+        )
     }
 
     #[tokio::test]
@@ -499,7 +561,10 @@ mod tests {
         assert_eq!(seen[0].path, "/enkeltoppslag/kjoretoydata");
         assert_eq!(seen[0].query.as_deref(), Some("kjennemerke=SU18018"));
         let header = |name: &str| seen[0].headers.get(name).and_then(|v| v.to_str().ok());
-        assert_eq!(header("svv-authorization"), Some(format!("Apikey {KEY}").as_str()));
+        assert_eq!(
+            header("svv-authorization"),
+            Some(format!("Apikey {KEY}").as_str())
+        );
         assert_eq!(header("accept"), Some("application/json"));
     }
 
@@ -507,7 +572,10 @@ mod tests {
     async fn a_personal_plate_is_percent_encoded_as_utf8() {
         let fake = start_fake(|_| reply(204, "")).await;
         assert_eq!(fake.client().fetch_plate("ELBØL&x=1").await, Ok(None));
-        assert_eq!(fake.seen()[0].query.as_deref(), Some("kjennemerke=ELB%C3%98L%26x%3D1"));
+        assert_eq!(
+            fake.seen()[0].query.as_deref(),
+            Some("kjennemerke=ELB%C3%98L%26x%3D1")
+        );
     }
 
     #[tokio::test]
@@ -515,14 +583,21 @@ mod tests {
         let fake = start_fake(|_| reply(204, "")).await;
         let client = VegvesenClient::new(settings(&format!("{}?versjon=2", fake.endpoint)));
         assert_eq!(client.fetch_plate("SU18018").await, Ok(None));
-        assert_eq!(fake.seen()[0].query.as_deref(), Some("versjon=2&kjennemerke=SU18018"));
+        assert_eq!(
+            fake.seen()[0].query.as_deref(),
+            Some("versjon=2&kjennemerke=SU18018")
+        );
     }
 
     #[tokio::test]
     async fn no_content_and_not_found_both_mean_no_vehicle() {
         for status in [204, 404] {
             let fake = start_fake(move |_| reply(status, "")).await;
-            assert_eq!(fake.client().fetch_plate("SU18018").await, Ok(None), "HTTP {status}");
+            assert_eq!(
+                fake.client().fetch_plate("SU18018").await,
+                Ok(None),
+                "HTTP {status}"
+            );
             assert_eq!(fake.calls(), 1, "HTTP {status}");
         }
     }
@@ -542,13 +617,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejection_reason_that_quotes_the_plate_is_withheld() {
-        let fake = start_fake(|_| reply(400, r#"{"feilmelding":"Kjennemerke su 18018 er ugyldig"}"#)).await;
-        let Err(LookupError::Rejected { reason: Some(reason) }) =
-            fake.client().fetch_plate("SU18018").await
+        let fake =
+            start_fake(|_| reply(400, r#"{"feilmelding":"Kjennemerke su 18018 er ugyldig"}"#))
+                .await;
+        let Err(LookupError::Rejected {
+            reason: Some(reason),
+        }) = fake.client().fetch_plate("SU18018").await
         else {
             panic!("expected a rejection with a reason");
         };
-        assert!(!reason.to_uppercase().replace(' ', "").contains("SU18018"), "{reason}");
+        assert!(
+            !reason.to_uppercase().replace(' ', "").contains("SU18018"),
+            "{reason}"
+        );
     }
 
     #[tokio::test]
@@ -565,19 +646,30 @@ mod tests {
     async fn an_exhausted_quota_passes_on_only_a_valid_retry_after_and_is_not_retried() {
         let cases = [
             (429, "3600", Some("3600")),
-            (422, "Sun, 06 Nov 2033 08:49:37 GMT", Some("Sun, 06 Nov 2033 08:49:37 GMT")),
+            (
+                422,
+                "Sun, 06 Nov 2033 08:49:37 GMT",
+                Some("Sun, 06 Nov 2033 08:49:37 GMT"),
+            ),
             (429, "after midnight", None),
         ];
         for (status, header, expected) in cases {
             let fake = start_fake(move |_| reply_with_retry_after(status, header)).await;
             let outcome = fake.client().fetch_plate("SU18018").await;
             let retry_after = expected.map(str::to_owned);
-            assert_eq!(outcome, Err(LookupError::QuotaExhausted { retry_after }), "{header}");
+            assert_eq!(
+                outcome,
+                Err(LookupError::QuotaExhausted { retry_after }),
+                "{header}"
+            );
             assert_eq!(fake.calls(), 1);
         }
         let fake = start_fake(|_| reply(429, "")).await;
         let outcome = fake.client().fetch_plate("SU18018").await;
-        assert_eq!(outcome, Err(LookupError::QuotaExhausted { retry_after: None }));
+        assert_eq!(
+            outcome,
+            Err(LookupError::QuotaExhausted { retry_after: None })
+        );
     }
 
     #[tokio::test]
@@ -588,14 +680,27 @@ mod tests {
         assert_eq!(fake.calls(), 3);
 
         let fake = start_fake(|_| reply(503, "")).await;
-        let client = VegvesenClient::new(ClientSettings { max_retries: 0, ..settings(&fake.endpoint) });
-        assert_eq!(client.fetch_plate("SU18018").await, Err(LookupError::Upstream { status: 503 }));
+        let client = VegvesenClient::new(ClientSettings {
+            max_retries: 0,
+            ..settings(&fake.endpoint)
+        });
+        assert_eq!(
+            client.fetch_plate("SU18018").await,
+            Err(LookupError::Upstream { status: 503 })
+        );
         assert_eq!(fake.calls(), 1);
     }
 
     #[tokio::test]
     async fn a_server_error_followed_by_success_returns_the_body() {
-        let fake = start_fake(|n| if n == 1 { reply(502, "") } else { reply(200, "{}") }).await;
+        let fake = start_fake(|n| {
+            if n == 1 {
+                reply(502, "")
+            } else {
+                reply(200, "{}")
+            }
+        })
+        .await;
         let outcome = fake.client().fetch_plate("SU18018").await;
         assert_eq!(outcome, Ok(Some(Bytes::from_static(b"{}"))));
         assert_eq!(fake.calls(), 2);
@@ -613,11 +718,17 @@ mod tests {
     async fn a_body_over_the_cap_is_a_bad_response() {
         let fake = start_fake(|_| reply(200, vec![b' '; MAX_BODY_BYTES + 1])).await;
         let outcome = fake.client().fetch_plate("SU18018").await;
-        assert!(matches!(outcome, Err(LookupError::BadResponse { .. })), "{outcome:?}");
+        assert!(
+            matches!(outcome, Err(LookupError::BadResponse { .. })),
+            "{outcome:?}"
+        );
 
         let fake = start_fake(|_| reply(200, vec![b' '; MAX_BODY_BYTES])).await;
         let outcome = fake.client().fetch_plate("SU18018").await;
-        assert_eq!(outcome.map(|body| body.map(|b| b.len())), Ok(Some(MAX_BODY_BYTES)));
+        assert_eq!(
+            outcome.map(|body| body.map(|b| b.len())),
+            Ok(Some(MAX_BODY_BYTES))
+        );
     }
 
     #[tokio::test]
@@ -630,15 +741,23 @@ mod tests {
             reply.extend_from_slice(b"\r\n");
         }
         let (endpoint, _) = raw_fake(reply).await;
-        let outcome = VegvesenClient::new(settings(&endpoint)).fetch_plate("SU18018").await;
-        assert!(matches!(outcome, Err(LookupError::BadResponse { .. })), "{outcome:?}");
+        let outcome = VegvesenClient::new(settings(&endpoint))
+            .fetch_plate("SU18018")
+            .await;
+        assert!(
+            matches!(outcome, Err(LookupError::BadResponse { .. })),
+            "{outcome:?}"
+        );
     }
 
     #[tokio::test]
     async fn a_silent_upstream_times_out_once_within_the_budget() {
         let (endpoint, accepted) = raw_fake(Vec::new()).await;
         let timeout = Duration::from_millis(300);
-        let client = VegvesenClient::new(ClientSettings { request_timeout: timeout, ..settings(&endpoint) });
+        let client = VegvesenClient::new(ClientSettings {
+            request_timeout: timeout,
+            ..settings(&endpoint)
+        });
 
         let started = std::time::Instant::now();
         let outcome = client.fetch_plate("SU18018").await;
@@ -646,7 +765,10 @@ mod tests {
 
         assert_eq!(outcome, Err(LookupError::Timeout));
         assert!(elapsed >= timeout, "{elapsed:?}");
-        assert!(elapsed < timeout * 2, "a timeout is not retried: {elapsed:?}");
+        assert!(
+            elapsed < timeout * 2,
+            "a timeout is not retried: {elapsed:?}"
+        );
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
@@ -655,11 +777,38 @@ mod tests {
         let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"kjoretoy".to_vec();
         let (endpoint, _) = raw_fake(reply).await;
         let timeout = Duration::from_millis(300);
-        let client = VegvesenClient::new(ClientSettings { request_timeout: timeout, ..settings(&endpoint) });
+        let client = VegvesenClient::new(ClientSettings {
+            request_timeout: timeout,
+            ..settings(&endpoint)
+        });
 
         let started = std::time::Instant::now();
-        assert_eq!(client.fetch_plate("SU18018").await, Err(LookupError::Timeout));
+        assert_eq!(
+            client.fetch_plate("SU18018").await,
+            Err(LookupError::Timeout)
+        );
         assert!(started.elapsed() < timeout * 2, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_connection_dropped_before_the_answer_is_retried_then_unavailable() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.read(&mut [0u8; 1024]).await;
+                drop(stream);
+            }
+        });
+        let client = VegvesenClient::new(settings(&format!("http://{addr}/kjoretoydata")));
+        assert_eq!(
+            client.fetch_plate("SU18018").await,
+            Err(LookupError::Unavailable)
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
@@ -668,18 +817,33 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             listener.local_addr().expect("address")
         };
-        let client = VegvesenClient::new(settings(&format!("http://{dead}/enkeltoppslag/kjoretoydata")));
+        let client = VegvesenClient::new(settings(&format!(
+            "http://{dead}/enkeltoppslag/kjoretoydata"
+        )));
         let started = std::time::Instant::now();
-        assert_eq!(client.fetch_plate("SU18018").await, Err(LookupError::Unavailable));
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert_eq!(
+            client.fetch_plate("SU18018").await,
+            Err(LookupError::Unavailable)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
     async fn a_missing_or_unusable_key_or_endpoint_is_not_configured_and_sends_nothing() {
         let fake = start_fake(|_| reply(200, "{}")).await;
         let unusable = [
-            ClientSettings { api_key: Secret::new("  \n".to_owned()), ..settings(&fake.endpoint) },
-            ClientSettings { api_key: Secret::new("a\nb".to_owned()), ..settings(&fake.endpoint) },
+            ClientSettings {
+                api_key: Secret::new("  \n".to_owned()),
+                ..settings(&fake.endpoint)
+            },
+            ClientSettings {
+                api_key: Secret::new("a\nb".to_owned()),
+                ..settings(&fake.endpoint)
+            },
             settings("not a url"),
             settings("ftp://example.invalid/kjoretoydata"),
         ];
@@ -691,10 +855,24 @@ mod tests {
 
         // A trailing newline, as pasted into an env file, is not part of the key.
         let pasted = Secret::new(format!("{KEY}\n"));
-        let client = VegvesenClient::new(ClientSettings { api_key: pasted, ..settings(&fake.endpoint) });
+        let client = VegvesenClient::new(ClientSettings {
+            api_key: pasted,
+            ..settings(&fake.endpoint)
+        });
         assert!(client.fetch_plate("SU18018").await.is_ok());
         let sent = fake.seen()[0].headers.get("svv-authorization").cloned();
-        assert_eq!(sent.as_ref().and_then(|v| v.to_str().ok()), Some(format!("Apikey {KEY}").as_str()));
+        assert_eq!(
+            sent.as_ref().and_then(|v| v.to_str().ok()),
+            Some(format!("Apikey {KEY}").as_str())
+        );
+    }
+
+    #[test]
+    fn the_key_header_is_marked_sensitive_so_http_debug_output_hides_it() {
+        let client = VegvesenClient::new(settings("https://example.invalid/kjoretoydata"));
+        let header = client.auth_header().expect("usable key");
+        assert!(header.is_sensitive());
+        assert!(!format!("{header:?}").contains(KEY));
     }
 
     #[tokio::test]
@@ -711,7 +889,10 @@ mod tests {
         let fake = start_fake(|_| reply(204, "")).await;
         let client = fake.client();
         client.fetch_plate("SU18018").await.expect("lookup");
-        for text in [format!("{:?}", settings(&fake.endpoint)), format!("{client:?}")] {
+        for text in [
+            format!("{:?}", settings(&fake.endpoint)),
+            format!("{client:?}"),
+        ] {
             assert!(!text.contains(KEY), "{text}");
             assert!(text.contains("redacted"), "{text}");
         }
@@ -741,8 +922,19 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
+        // With one live dispatcher, tracing-core decides a call site's interest from whichever
+        // thread hits it first; a parallel test without a subscriber would mark our call sites
+        // "never". A second live dispatcher makes it ask every dispatcher instead.
+        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
 
-        let failing = start_fake(|n| if n == 1 { reply(500, "") } else { reply(403, "") }).await;
+        let failing = start_fake(|n| {
+            if n == 1 {
+                reply(500, "")
+            } else {
+                reply(403, "")
+            }
+        })
+        .await;
         let outcome = failing.client().fetch_plate("SU18018").await;
         assert_eq!(outcome, Err(LookupError::KeyRefused { status: 403 }));
         let dead = {
@@ -750,14 +942,23 @@ mod tests {
             listener.local_addr().expect("address")
         };
         let client = VegvesenClient::new(settings(&format!("http://{dead}/kjoretoydata")));
-        assert_eq!(client.fetch_plate("SU18018").await, Err(LookupError::Unavailable));
+        assert_eq!(
+            client.fetch_plate("SU18018").await,
+            Err(LookupError::Unavailable)
+        );
 
         let logs = String::from_utf8(captured.0.lock().expect("log lock").clone()).expect("utf-8");
-        assert!(logs.contains("status=500") && logs.contains("attempt=1"), "{logs}");
+        assert!(
+            logs.contains("status=500") && logs.contains("attempt=1"),
+            "{logs}"
+        );
         assert!(logs.contains("refused the API key"), "{logs}");
         assert!(logs.contains("elapsed_ms="), "{logs}");
         assert!(!logs.contains(KEY), "{logs}");
-        assert!(!logs.contains("SU18018") && !logs.contains("kjennemerke"), "{logs}");
+        assert!(
+            !logs.contains("SU18018") && !logs.contains("kjennemerke"),
+            "{logs}"
+        );
     }
 
     #[test]
@@ -765,10 +966,21 @@ mod tests {
         let check = |raw: &str| valid_retry_after(&HeaderValue::from_str(raw).expect("header"));
         assert_eq!(check("0"), Some("0".to_owned()));
         assert_eq!(check(" 120 "), Some("120".to_owned()));
-        assert_eq!(check("Sun, 06 Nov 1994 08:49:37 GMT").as_deref(), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
-        for invalid in ["", "-5", "+5", "1.5", "99999999999999999999999", "tomorrow",
-            "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "Sun, 06 Nov 1994 08:49:37 CET"]
-        {
+        assert_eq!(
+            check("Sun, 06 Nov 1994 08:49:37 GMT").as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
+        for invalid in [
+            "",
+            "-5",
+            "+5",
+            "1.5",
+            "99999999999999999999999",
+            "tomorrow",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+        ] {
             assert_eq!(check(invalid), None, "{invalid:?}");
         }
     }
@@ -779,8 +991,14 @@ mod tests {
         for attempt in 0..4 {
             let ceiling = base * 2u32.pow(attempt);
             let waits: Vec<Duration> = (0..50).map(|_| backoff(base, attempt)).collect();
-            assert!(waits.iter().all(|wait| *wait <= ceiling), "{attempt}: {waits:?}");
-            assert!(waits.iter().any(|wait| *wait != waits[0]), "jittered: {waits:?}");
+            assert!(
+                waits.iter().all(|wait| *wait <= ceiling),
+                "{attempt}: {waits:?}"
+            );
+            assert!(
+                waits.iter().any(|wait| *wait != waits[0]),
+                "jittered: {waits:?}"
+            );
         }
         assert!(backoff(base, 40) <= MAX_BACKOFF);
         assert!(backoff(Duration::MAX, u32::MAX) <= MAX_BACKOFF);
@@ -801,7 +1019,9 @@ mod tests {
             LookupError::KeyRefused { status: 403 },
             LookupError::QuotaExhausted { retry_after: None },
             LookupError::Upstream { status: 418 },
-            LookupError::BadResponse { detail: String::new() },
+            LookupError::BadResponse {
+                detail: String::new(),
+            },
             LookupError::from(CacheError::FetchAborted),
         ];
         assert!(retryable.iter().all(LookupError::is_retryable));

@@ -1,7 +1,10 @@
 //! Vehicles from Statens vegvesen: the response model, the summary we return, and (added by the
-//! plate-lookup work) the HTTP client and the in-process cache.
+//! plate-lookup work) the HTTP client, the in-process cache and the lookup service over both.
 
+pub mod cache;
+pub mod client;
 pub mod model;
+pub mod service;
 pub mod summary;
 
 pub use summary::{BatteryWarranty, Powertrain, VehicleSummary, summarize};
