@@ -20,6 +20,9 @@ pub fn http_client(connect_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
+        // Never follow redirects: reqwest drops `Authorization` on a cross-host redirect but not
+        // custom key headers such as `SVV-Authorization`, which would leak the key.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("elbatt-chatbot/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_else(|e| {

@@ -1,17 +1,117 @@
-//! `chat`: placeholder until its own issue lands; answers 503 "not implemented yet".
+//! `chat`: the Elbatt assistant. `POST /chat` with `{"message": "…", "history": […],
+//! "stream": true|false}` → the answer as SSE or one JSON body; it looks plates up itself
+//! (`lookup_vehicle`, through the shared vehicle cache) and answers from a built-in Norwegian
+//! FAQ when no model is available (offline mode).
+//!
+//! Run: `cargo run -p local-dev`, then
+//! `curl -N localhost:8000/chat -H 'Content-Type: application/json' -d '{"message":"Hvor lenge varer batterigarantien?","stream":true}'`.
+//!
+//! Layout: [`api`] (request decoding, limits, errors), [`config`], [`assistant`] (one turn:
+//! tools, fallbacks, offline), [`llm`] (the chat-completions client), [`offline`] (FAQ, BM25,
+//! plate detection), [`sse`] (events on the wire), [`guard`] (rate limiting).
+
+pub mod api;
+pub mod assistant;
+pub mod config;
+pub mod guard;
+pub mod llm;
+pub mod offline;
+pub mod sse;
+
+use std::sync::Arc;
 
 use elbatt::config::{ConfigError, Env};
-use elbatt::http::{ApiError, BoxFuture, Function, Request, Response, error_response, request_id};
-use http::{Method, StatusCode};
+use elbatt::http::{
+    Body, BoxFuture, Function, Request, RequestBody, Response, error_response, json, request_id,
+};
+use elbatt::vehicle::service::{VehicleConfig, VehicleService};
+use http::{HeaderValue, Method, StatusCode, header};
+use tokio::sync::mpsc;
 
-#[derive(Debug, Clone, Default)]
-pub struct Chat;
+use crate::api::{ChatError, Turn, is_json};
+use crate::assistant::Assistant;
+use crate::config::ChatConfig;
+use crate::guard::Limiter;
+
+/// The chat function.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    cfg: Arc<ChatConfig>,
+    assistant: Arc<Assistant>,
+    limiter: Arc<Limiter>,
+}
 
 impl Chat {
     /// # Errors
-    /// Never yet.
-    pub fn from_env(_env: &Env) -> Result<Self, ConfigError> {
-        Ok(Chat)
+    /// A chat or Vegvesen variable is malformed (missing keys are not errors: offline mode and
+    /// "plate lookup not configured" answer instead).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let vehicles = VehicleConfig::from_env(env)?.map(|c| Arc::new(VehicleService::new(c)));
+        Ok(Self::new(ChatConfig::from_env(env)?, vehicles))
+    }
+
+    /// With a vehicle service shared with `plate-lookup` (one cache per instance).
+    pub fn new(cfg: ChatConfig, vehicles: Option<Arc<VehicleService>>) -> Self {
+        let cfg = Arc::new(cfg);
+        Chat {
+            assistant: Arc::new(Assistant::new(Arc::clone(&cfg), vehicles)),
+            limiter: Arc::new(Limiter::new(&cfg.rate_limit)),
+            cfg,
+        }
+    }
+
+    async fn answer(&self, req: Request) -> Result<Response, ChatError> {
+        let headers = req.headers();
+        if let Some(ip) = self
+            .limiter
+            .client_ip(headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+        {
+            self.limiter
+                .check(ip)
+                .map_err(|secs| ChatError::RateLimited {
+                    retry_after_secs: secs,
+                })?;
+        }
+        if !is_json(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        ) {
+            return Err(ChatError::UnsupportedMediaType);
+        }
+        let wants_sse = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/event-stream"));
+        let body: &[u8] = match req.body() {
+            RequestBody::Text(t) => t.as_bytes(),
+            RequestBody::Binary(b) => b,
+            _ => &[],
+        };
+        let turn = Turn::parse(body, &self.cfg.limits, wants_sse)?;
+        let model = self.assistant.choose_model(turn.model.as_deref())?;
+        let stream = turn.stream;
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(Arc::clone(&self.assistant).run(turn, model, tx));
+        let rid = request_id(&req).map(str::to_owned);
+        if stream {
+            let mut resp = Response::new(Body::stream(sse::stream(rx, rid)));
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream; charset=utf-8"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache, no-store"),
+            );
+            // Tell nginx (Kubernetes ingress) not to buffer the stream.
+            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            Ok(resp)
+        } else {
+            Ok(json(StatusCode::OK, &sse::collect(rx).await?))
+        }
     }
 }
 
@@ -19,17 +119,30 @@ impl Function for Chat {
     fn name(&self) -> &'static str {
         "chat"
     }
+
     fn methods(&self) -> &'static [Method] {
         &[Method::POST]
     }
+
     fn call(&self, req: Request) -> BoxFuture<'_, Response> {
         Box::pin(async move {
-            let err = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_implemented",
-                "not implemented yet",
-            );
-            error_response(&err, request_id(&req))
+            let rid = request_id(&req).map(str::to_owned);
+            match self.answer(req).await {
+                Ok(resp) => resp,
+                Err(e) => error_response(&e, rid.as_deref()),
+            }
         })
+    }
+
+    fn status(&self) -> String {
+        match &self.cfg.api_key {
+            None => "offline mode: built-in FAQ (set OPENAI_API_KEY to use a model)".to_owned(),
+            Some(_) => format!(
+                "{} via {} ({})",
+                self.cfg.model,
+                self.cfg.provider.name(),
+                self.cfg.base_url
+            ),
+        }
     }
 }

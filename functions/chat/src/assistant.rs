@@ -1,0 +1,531 @@
+//! One chat turn: the system prompt, the client's history and the new message go to the model
+//! with the `lookup_vehicle` tool; tool calls are answered from the shared vehicle lookup (the
+//! same cache as `/plate-lookup`, in process); at most [`ChatConfig::max_tool_rounds`] rounds.
+//! When no model is configured, the daily token budget is spent, or every model fails before
+//! any text reached the user, the turn is answered in offline mode from the built-in FAQ.
+//!
+//! The turn reports what happens as [`TurnEvent`]s on a channel; the handler turns them into
+//! SSE or one JSON body, so streaming and buffered answers share every code path.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use elbatt::http::HttpError;
+use elbatt::plate::Plate;
+use elbatt::vehicle::VehicleSummary;
+use elbatt::vehicle::client::LookupError;
+use elbatt::vehicle::service::VehicleService;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::api::{ChatError, Role, Turn};
+use crate::config::ChatConfig;
+use crate::llm::stream::Completion;
+use crate::llm::wire::{
+    ChatRequest, Message, StreamOptions, ToolCall, ToolChoice, ToolSpec, Usage,
+};
+use crate::llm::{LlmClient, LlmError};
+use crate::offline;
+
+/// The one tool the model may call.
+pub const TOOL_NAME: &str = "lookup_vehicle";
+
+/// What a turn produces, in order.
+#[derive(Debug, Clone)]
+pub enum TurnEvent {
+    /// Answer text, as it arrives.
+    Text(String),
+    /// A vehicle lookup finished (found or not).
+    Vehicle(VehicleEvent),
+    /// The turn is complete.
+    Done(DoneInfo),
+    /// The turn failed (after streaming began, or before with nothing to fall back on).
+    Error(ChatError),
+}
+
+/// The payload of a `vehicle` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct VehicleEvent {
+    /// The plate as normalised, or what the model sent if it was no plate.
+    pub plate: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<Arc<VehicleSummary>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Model,
+    Offline,
+}
+
+/// Why a turn was answered offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfflineReason {
+    /// No LLM key configured.
+    NotConfigured,
+    /// The daily token budget is spent.
+    BudgetSpent,
+    /// Every model failed before answering.
+    ProviderFailed,
+}
+
+/// The payload of the `done` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoneInfo {
+    pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_reason: Option<OfflineReason>,
+    pub model: Option<String>,
+    pub usage: Option<Usage>,
+    pub finish_reason: Option<String>,
+}
+
+/// A per-instance daily token budget (`CHAT_DAILY_TOKEN_BUDGET`), reset at midnight UTC.
+#[derive(Debug)]
+pub struct Budget {
+    limit: Option<u64>,
+    /// Day number (days since 1970-01-01 UTC) and tokens used that day, packed so one atomic
+    /// holds both: high 24 bits day, low 40 bits tokens.
+    state: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(limit: Option<u64>) -> Self {
+        Budget {
+            limit,
+            state: AtomicU64::new(0),
+        }
+    }
+
+    fn today() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400)
+    }
+
+    fn used_today(&self) -> u64 {
+        let s = self.state.load(Ordering::Relaxed);
+        if s >> 40 == Self::today() {
+            s & ((1 << 40) - 1)
+        } else {
+            0
+        }
+    }
+
+    pub fn spent(&self) -> bool {
+        self.limit.is_some_and(|limit| self.used_today() >= limit)
+    }
+
+    pub fn record(&self, tokens: u64) {
+        let today = Self::today();
+        let _ = self
+            .state
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                let used = if s >> 40 == today {
+                    s & ((1 << 40) - 1)
+                } else {
+                    0
+                };
+                Some((today << 40) | (used + tokens).min((1 << 40) - 1))
+            });
+    }
+}
+
+/// Everything a turn needs, built once per instance.
+#[derive(Debug)]
+pub struct Assistant {
+    cfg: Arc<ChatConfig>,
+    llm: Option<LlmClient>,
+    vehicles: Option<Arc<VehicleService>>,
+    budget: Budget,
+}
+
+/// Sends to the handler; `false` once the client has gone. Unbounded: a turn's output is
+/// bounded by the model's token cap (and the client's 4 MiB stream cap), and a synchronous send
+/// lets the stream parser hand text over without awaiting.
+struct Events(mpsc::UnboundedSender<TurnEvent>);
+
+impl Events {
+    fn send(&self, ev: TurnEvent) -> bool {
+        self.0.send(ev).is_ok()
+    }
+}
+
+impl Assistant {
+    pub fn new(cfg: Arc<ChatConfig>, vehicles: Option<Arc<VehicleService>>) -> Self {
+        let llm = LlmClient::new(&cfg);
+        let budget = Budget::new(cfg.daily_token_budget);
+        Assistant {
+            cfg,
+            llm,
+            vehicles,
+            budget,
+        }
+    }
+
+    /// The model a turn uses, if allowed.
+    ///
+    /// # Errors
+    /// The requested model is not on the allow-list.
+    pub fn choose_model(&self, requested: Option<&str>) -> Result<String, ChatError> {
+        match requested {
+            None => Ok(self.cfg.model.clone()),
+            Some(m) if self.cfg.allowed_models.iter().any(|a| a == m) => Ok(m.to_owned()),
+            Some(m) => Err(ChatError::ModelNotAllowed(
+                m.chars().take(100).collect(),
+                self.cfg.allowed_models.join(", "),
+            )),
+        }
+    }
+
+    /// Runs one turn, reporting on `tx`. Returns when the turn is over or the receiver is gone.
+    pub async fn run(
+        self: Arc<Self>,
+        turn: Turn,
+        model: String,
+        tx: mpsc::UnboundedSender<TurnEvent>,
+    ) {
+        let events = Events(tx);
+        let deadline = Instant::now() + self.cfg.turn_timeout;
+        let Some(llm) = &self.llm else {
+            return self
+                .offline(&turn, OfflineReason::NotConfigured, &events)
+                .await;
+        };
+        if self.budget.spent() {
+            tracing::warn!("daily token budget spent; answering offline");
+            return self
+                .offline(&turn, OfflineReason::BudgetSpent, &events)
+                .await;
+        }
+        match self.with_model(llm, &turn, &model, deadline, &events).await {
+            Ok(()) => {}
+            Err(Failure::BeforeText(err)) => {
+                tracing::warn!(error = %err, "every model failed before answering; answering offline");
+                self.offline(&turn, OfflineReason::ProviderFailed, &events)
+                    .await;
+            }
+            Err(Failure::AfterText(err)) => {
+                tracing::warn!(error = %err, "the model failed after the answer began");
+                let e = if err.is_timeout() {
+                    ChatError::Timeout
+                } else {
+                    ChatError::Upstream(err.to_string())
+                };
+                events.send(TurnEvent::Error(e));
+            }
+            Err(Failure::Gone) => tracing::debug!("client went away during the turn"),
+        }
+    }
+
+    fn tools() -> Vec<ToolSpec> {
+        vec![ToolSpec::function(
+            TOOL_NAME,
+            "Slår opp et norsk registreringsnummer i Statens vegvesens kjøretøyregister og gir tekniske \
+             data om bilen (merke, modell, registrering, drivlinje, rekkevidde, EU-kontroll). \
+             Looks up a Norwegian registration plate.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "plate": {"type": "string", "description": "Registreringsnummeret, f.eks. \"EK 39085\""}
+                },
+                "required": ["plate"],
+                "additionalProperties": false
+            }),
+        )]
+    }
+
+    fn messages(&self, turn: &Turn) -> Vec<Message> {
+        let mut messages = Vec::with_capacity(turn.history.len() + 2);
+        messages.push(Message::system(self.cfg.system_prompt.clone()));
+        for h in &turn.history {
+            messages.push(match h.role {
+                Role::User => Message::user(h.content.clone()),
+                Role::Assistant => Message::assistant_text(h.content.clone()),
+            });
+        }
+        messages.push(Message::user(turn.message.clone()));
+        messages
+    }
+
+    /// The model answers, with tool rounds; on failure before any text, the fallbacks are tried.
+    async fn with_model(
+        &self,
+        llm: &LlmClient,
+        turn: &Turn,
+        model: &str,
+        deadline: Instant,
+        events: &Events,
+    ) -> Result<(), Failure> {
+        let mut messages = self.messages(turn);
+        let mut models: Vec<&str> = vec![model];
+        models.extend(
+            self.cfg
+                .fallback_models
+                .iter()
+                .map(String::as_str)
+                .filter(|m| *m != model),
+        );
+        let mut model_idx = 0;
+        let mut usage = Usage::default();
+        let mut saw_usage = false;
+        let mut emitted = false;
+        let mut round = 0u32;
+        loop {
+            let tools_allowed = round < self.cfg.max_tool_rounds;
+            let request = ChatRequest {
+                model: models[model_idx].to_owned(),
+                messages: messages.clone(),
+                tools: if tools_allowed {
+                    Self::tools()
+                } else {
+                    Vec::new()
+                },
+                tool_choice: tools_allowed.then_some(ToolChoice::AUTO),
+                stream: true,
+                stream_options: self.cfg.stream_usage.then_some(StreamOptions {
+                    include_usage: true,
+                }),
+                token_limit: Some(self.cfg.token_limit_field.limit(self.cfg.max_output_tokens)),
+                temperature: None,
+            };
+            let mut on_text = |text: String| events.send(TurnEvent::Text(text));
+            let result = llm
+                .complete(&request, deadline, &mut on_text, &mut emitted)
+                .await;
+            let completion: Completion = match result {
+                Ok(c) => c,
+                Err(LlmError::Cancelled) => return Err(Failure::Gone),
+                Err(e) if emitted => return Err(Failure::AfterText(e)),
+                Err(e) => {
+                    if model_idx + 1 < models.len() {
+                        tracing::warn!(error = %e, model = models[model_idx], next = models[model_idx + 1], "model failed; trying the fallback");
+                        model_idx += 1;
+                        continue;
+                    }
+                    return Err(Failure::BeforeText(e));
+                }
+            };
+            if let Some(u) = completion.usage {
+                usage.prompt_tokens += u.prompt_tokens;
+                usage.completion_tokens += u.completion_tokens;
+                usage.total_tokens += u.total_tokens;
+                saw_usage = true;
+            }
+            if completion.tool_calls.is_empty() || !tools_allowed {
+                self.budget.record(if saw_usage {
+                    usage.total_tokens
+                } else {
+                    estimate_tokens(&messages, &completion)
+                });
+                let done = DoneInfo {
+                    mode: Mode::Model,
+                    offline_reason: None,
+                    model: Some(
+                        completion
+                            .model
+                            .clone()
+                            .unwrap_or_else(|| models[model_idx].to_owned()),
+                    ),
+                    usage: saw_usage.then_some(usage),
+                    finish_reason: completion.finish_reason.clone(),
+                };
+                events.send(TurnEvent::Done(done));
+                return Ok(());
+            }
+            // Replay the call, then one tool message per call (results are data, as JSON).
+            let calls: Vec<ToolCall> = completion.tool_calls.iter().map(ToolCall::from).collect();
+            messages.push(Message::Assistant {
+                content: (!completion.text.is_empty()).then(|| completion.text.clone()),
+                tool_calls: calls,
+            });
+            for call in &completion.tool_calls {
+                let (result, event) = self.run_tool(&call.name, &call.arguments).await;
+                if let Some(ev) = event {
+                    if !events.send(TurnEvent::Vehicle(ev)) {
+                        return Err(Failure::Gone);
+                    }
+                }
+                messages.push(Message::tool_result(call.id.clone(), result.to_string()));
+            }
+            round += 1;
+        }
+    }
+
+    /// Runs one tool call; returns the tool message content and the vehicle event to emit.
+    async fn run_tool(&self, name: &str, arguments: &str) -> (Value, Option<VehicleEvent>) {
+        if name != TOOL_NAME {
+            return (
+                json!({"error": "unknown_tool", "message": format!("no tool named {name}")}),
+                None,
+            );
+        }
+        let raw = serde_json::from_str::<Value>(arguments)
+            .ok()
+            .and_then(|v| v.get("plate").and_then(Value::as_str).map(str::to_owned));
+        let Some(raw) = raw else {
+            return (
+                json!({"error": "bad_arguments", "message": "call lookup_vehicle with {\"plate\": \"…\"}"}),
+                None,
+            );
+        };
+        let plate = match Plate::parse(&raw) {
+            Ok(p) => p,
+            Err(e) => {
+                let err = json!({"code": e.code(), "message": e.to_string()});
+                let shown: String = raw.chars().take(20).collect();
+                return (
+                    json!({"found": false, "error": e.code(), "message": e.to_string()}),
+                    Some(VehicleEvent {
+                        plate: shown,
+                        vehicle: None,
+                        error: Some(err),
+                    }),
+                );
+            }
+        };
+        self.lookup(&plate).await
+    }
+
+    async fn lookup(&self, plate: &Plate) -> (Value, Option<VehicleEvent>) {
+        let outcome = match &self.vehicles {
+            None => Err(LookupError::NotConfigured),
+            Some(service) => service.lookup(plate).await,
+        };
+        let fail = |code: &str, message: String| {
+            (
+                json!({"found": false, "plate": plate.as_str(), "error": code, "message": message}),
+                Some(VehicleEvent {
+                    plate: plate.as_str().to_owned(),
+                    vehicle: None,
+                    error: Some(json!({"code": code, "message": message})),
+                }),
+            )
+        };
+        match outcome {
+            Ok(Some(v)) => (
+                json!({"found": true, "plate": plate.as_str(), "vehicle": &*v, "source": "Statens vegvesen"}),
+                Some(VehicleEvent {
+                    plate: plate.as_str().to_owned(),
+                    vehicle: Some(v),
+                    error: None,
+                }),
+            ),
+            Ok(None) => fail(
+                "not_found",
+                "no vehicle with that plate in the register".to_owned(),
+            ),
+            Err(e) => fail(e.code(), e.public_message()),
+        }
+    }
+
+    /// The FAQ answer, with any plates in the message looked up; streamed in small pieces so a
+    /// streaming client sees the same shape of answer as from a model.
+    async fn offline(&self, turn: &Turn, reason: OfflineReason, events: &Events) {
+        let mut found = Vec::new();
+        for candidate in offline::find_plate_candidates(&turn.message)
+            .into_iter()
+            .take(3)
+        {
+            let Ok(plate) = Plate::parse(&candidate) else {
+                continue;
+            };
+            let (_, event) = self.lookup(&plate).await;
+            if let Some(ev) = event {
+                if let Some(v) = &ev.vehicle {
+                    found.push(VehicleSummary::clone(v));
+                }
+                if !events.send(TurnEvent::Vehicle(ev)) {
+                    return;
+                }
+            }
+        }
+        let answer = offline::compose_answer(&turn.message, &found);
+        for piece in chunks(&answer.text) {
+            if !events.send(TurnEvent::Text(piece)) {
+                return;
+            }
+        }
+        let done = DoneInfo {
+            mode: Mode::Offline,
+            offline_reason: Some(reason),
+            model: None,
+            usage: None,
+            finish_reason: Some("stop".to_owned()),
+        };
+        events.send(TurnEvent::Done(done));
+    }
+}
+
+enum Failure {
+    BeforeText(LlmError),
+    AfterText(LlmError),
+    Gone,
+}
+
+/// Splits text into pieces of a few words, keeping every character (whitespace included).
+fn chunks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut words = 0;
+    for (i, c) in text.char_indices() {
+        current.push(c);
+        if c.is_whitespace() && !text[..i].ends_with(char::is_whitespace) {
+            words += 1;
+            if words == 6 {
+                out.push(std::mem::take(&mut current));
+                words = 0;
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Roughly four characters a token, for budgets when the provider reports no usage.
+fn estimate_tokens(messages: &[Message], completion: &Completion) -> u64 {
+    let chars: usize = messages
+        .iter()
+        .map(|m| match m {
+            Message::System { content }
+            | Message::User { content }
+            | Message::Tool { content, .. } => content.len(),
+            Message::Assistant { content, .. } => content.as_ref().map_or(0, String::len),
+        })
+        .sum::<usize>()
+        + completion.text.len();
+    (chars / 4) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_keep_every_character() {
+        let text = "Batterigarantien er vanligvis 8 år eller 160 000 km,  det som kommer først.\nSjekk vilkårene.";
+        let pieces = chunks(text);
+        assert!(pieces.len() > 1);
+        assert_eq!(pieces.concat(), text);
+    }
+
+    #[test]
+    fn the_budget_counts_tokens_per_day() {
+        let b = Budget::new(Some(100));
+        assert!(!b.spent());
+        b.record(60);
+        assert!(!b.spent());
+        b.record(40);
+        assert!(b.spent());
+        assert!(!Budget::new(None).spent());
+    }
+}

@@ -1,0 +1,338 @@
+//! The chat function's configuration: which provider and model, its limits, timeouts, guards
+//! and the system prompt. Read once at start; the API key is a [`Secret`].
+//!
+//! Providers are presets over one OpenAI-compatible client (`LLM_PROVIDER`): each sets a base
+//! URL, a default model and the wire details that differ (token-limit field, usage streaming,
+//! attribution headers). `OPENAI_BASE_URL` and `OPENAI_MODEL` override the preset.
+
+use std::time::Duration;
+
+use elbatt::config::{ConfigError, Env, Secret};
+
+use crate::llm::wire::TokenLimit;
+
+/// The built-in system prompt (Norwegian bokmål); `CHAT_SYSTEM_PROMPT_FILE` replaces it.
+pub const DEFAULT_SYSTEM_PROMPT: &str = include_str!("../prompts/system.nb.md");
+
+/// A provider preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    OpenAi,
+    Scaleway,
+    OpenRouter,
+    Gemini,
+    /// Ollama, vLLM, llama.cpp and other local servers: no key needed.
+    Local,
+}
+
+impl Provider {
+    fn parse(raw: &str) -> Option<Provider> {
+        Some(match raw.to_ascii_lowercase().as_str() {
+            "openai" => Provider::OpenAi,
+            "scaleway" => Provider::Scaleway,
+            "openrouter" => Provider::OpenRouter,
+            "gemini" => Provider::Gemini,
+            "ollama" | "local" | "vllm" | "llamacpp" | "llama.cpp" => Provider::Local,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Scaleway => "scaleway",
+            Provider::OpenRouter => "openrouter",
+            Provider::Gemini => "gemini",
+            Provider::Local => "local",
+        }
+    }
+
+    fn base_url(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "https://api.openai.com/v1",
+            Provider::Scaleway => "https://api.scaleway.ai/v1",
+            Provider::OpenRouter => "https://openrouter.ai/api/v1",
+            Provider::Gemini => "https://generativelanguage.googleapis.com/v1beta/openai",
+            Provider::Local => "http://localhost:11434/v1",
+        }
+    }
+
+    fn default_model(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "gpt-4o-mini",
+            Provider::Scaleway => "mistral-small-3.2-24b-instruct-2506",
+            Provider::OpenRouter => "openai/gpt-oss-120b",
+            Provider::Gemini => "gemini-2.5-flash",
+            Provider::Local => "llama3.1",
+        }
+    }
+
+    fn needs_key(self) -> bool {
+        self != Provider::Local
+    }
+}
+
+/// Everything the chat function reads from the environment.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    pub provider: Provider,
+    pub base_url: String,
+    /// `None`: offline mode (the built-in FAQ) for every request.
+    pub api_key: Option<Secret>,
+    pub model: String,
+    /// Models a request may ask for; the default model and the fallbacks are always in it.
+    pub allowed_models: Vec<String>,
+    /// Tried in order when the model fails before anything reached the user.
+    pub fallback_models: Vec<String>,
+    /// Extra headers for every upstream request (OpenRouter attribution).
+    pub extra_headers: Vec<(String, String)>,
+    pub max_output_tokens: u32,
+    pub token_limit_field: TokenLimitField,
+    /// Send `stream_options.include_usage` (some servers reject it).
+    pub stream_usage: bool,
+    pub connect_timeout: Duration,
+    pub first_token_timeout: Duration,
+    /// Longest silence between two stream chunks once the answer has started.
+    pub idle_timeout: Duration,
+    pub turn_timeout: Duration,
+    pub max_retries: u32,
+    pub retry_max_delay: Duration,
+    pub max_tool_rounds: u32,
+    pub daily_token_budget: Option<u64>,
+    pub system_prompt: String,
+    pub limits: Limits,
+    pub rate_limit: RateLimit,
+}
+
+/// Which field carries the output-token cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenLimitField {
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+impl TokenLimitField {
+    pub fn limit(self, n: u32) -> TokenLimit {
+        match self {
+            TokenLimitField::MaxTokens => TokenLimit::MaxTokens(n),
+            TokenLimitField::MaxCompletionTokens => TokenLimit::MaxCompletionTokens(n),
+        }
+    }
+}
+
+/// Request-size guards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_message_chars: usize,
+    pub max_history_turns: usize,
+    pub max_history_chars: usize,
+}
+
+/// Per-client request rate on `/chat` (per instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+    /// Right-most `X-Forwarded-For` entries added by trusted proxies (Scaleway's ingress, nginx).
+    pub trusted_hops: usize,
+}
+
+impl ChatConfig {
+    /// # Errors
+    /// A chat variable is malformed; the error names it.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let provider = match env.get("LLM_PROVIDER") {
+            None => Provider::OpenAi,
+            Some(raw) => Provider::parse(raw.trim()).ok_or_else(|| {
+                ConfigError::new(
+                    "LLM_PROVIDER",
+                    "use openai, scaleway, openrouter, gemini or ollama",
+                )
+            })?,
+        };
+        let base_url = env
+            .get("OPENAI_BASE_URL")
+            .unwrap_or(provider.base_url())
+            .trim()
+            .trim_end_matches('/')
+            .to_owned();
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            return Err(ConfigError::new(
+                "OPENAI_BASE_URL",
+                "must be an http(s) URL",
+            ));
+        }
+        let api_key = env
+            .secret("OPENAI_API_KEY")
+            .or_else(|| env.secret("LLM_API_KEY"));
+        let api_key = match (api_key, provider.needs_key()) {
+            (Some(k), _) => Some(k),
+            // Local servers ignore the key; send a placeholder so the client is "configured".
+            (None, false) => Some(Secret::new("local".to_owned())),
+            (None, true) => None,
+        };
+        let model = env
+            .get("OPENAI_MODEL")
+            .unwrap_or(provider.default_model())
+            .trim()
+            .to_owned();
+        let fallback_models = env.list("LLM_FALLBACK_MODELS").unwrap_or_default();
+        let mut allowed_models = env.list("LLM_MODELS_INCLUDE").unwrap_or_default();
+        for m in std::iter::once(&model).chain(&fallback_models) {
+            if !allowed_models.contains(m) {
+                allowed_models.push(m.clone());
+            }
+        }
+        let extra_headers = if provider == Provider::OpenRouter {
+            vec![
+                (
+                    "HTTP-Referer".to_owned(),
+                    env.get("OPENROUTER_REFERER")
+                        .unwrap_or("https://elbatt.no")
+                        .to_owned(),
+                ),
+                (
+                    "X-Title".to_owned(),
+                    env.get("OPENROUTER_TITLE")
+                        .unwrap_or("Elbatt Chatbot")
+                        .to_owned(),
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        let token_limit_field = match env.get("LLM_TOKEN_LIMIT_FIELD") {
+            Some("max_tokens") => TokenLimitField::MaxTokens,
+            Some("max_completion_tokens") => TokenLimitField::MaxCompletionTokens,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "LLM_TOKEN_LIMIT_FIELD",
+                    "use max_tokens or max_completion_tokens",
+                ));
+            }
+            // OpenAI's newer models reject `max_tokens`; most compatible servers only know it.
+            None if provider == Provider::OpenAi => TokenLimitField::MaxCompletionTokens,
+            None => TokenLimitField::MaxTokens,
+        };
+        let system_prompt = match env.get("CHAT_SYSTEM_PROMPT_FILE") {
+            None => DEFAULT_SYSTEM_PROMPT.to_owned(),
+            Some(path) => std::fs::read_to_string(path.trim()).map_err(|e| {
+                ConfigError::new("CHAT_SYSTEM_PROMPT_FILE", format!("cannot read it: {e}"))
+            })?,
+        };
+        let budget: u64 = env.parse_or("CHAT_DAILY_TOKEN_BUDGET", 0)?;
+        let per_minute: u32 = env.parse_or("CHAT_RATE_LIMIT_PER_MINUTE", 20)?;
+        if per_minute == 0 {
+            return Err(ConfigError::new(
+                "CHAT_RATE_LIMIT_PER_MINUTE",
+                "must be at least 1",
+            ));
+        }
+        Ok(ChatConfig {
+            provider,
+            base_url,
+            api_key,
+            model,
+            allowed_models,
+            fallback_models,
+            extra_headers,
+            max_output_tokens: env.parse_or("CHAT_MAX_OUTPUT_TOKENS", 800)?,
+            token_limit_field,
+            // Mistral (via Scaleway or directly) rejected `stream_options` in 2025.
+            stream_usage: env.parse_or("LLM_STREAM_USAGE", true)?,
+            connect_timeout: env.secs_or("LLM_CONNECT_TIMEOUT_SECS", Duration::from_secs(5))?,
+            first_token_timeout: env
+                .secs_or("LLM_FIRST_TOKEN_TIMEOUT_SECS", Duration::from_secs(20))?,
+            idle_timeout: env.secs_or("LLM_IDLE_TIMEOUT_SECS", Duration::from_secs(30))?,
+            turn_timeout: env.secs_or("CHAT_TURN_TIMEOUT_SECS", Duration::from_secs(90))?,
+            max_retries: env.parse_or("LLM_MAX_RETRIES", 2)?,
+            retry_max_delay: env.secs_or("LLM_RETRY_MAX_DELAY_SECS", Duration::from_secs(8))?,
+            max_tool_rounds: 3,
+            daily_token_budget: (budget > 0).then_some(budget),
+            system_prompt,
+            limits: Limits {
+                max_body_bytes: env.parse_or("CHAT_MAX_BODY_BYTES", 32 * 1024)?,
+                max_message_chars: env.parse_or("CHAT_MAX_MESSAGE_CHARS", 2000)?,
+                max_history_turns: env.parse_or("CHAT_MAX_HISTORY_TURNS", 20)?,
+                max_history_chars: env.parse_or("CHAT_MAX_HISTORY_CHARS", 16_000)?,
+            },
+            rate_limit: RateLimit {
+                per_minute,
+                burst: env.parse_or("CHAT_RATE_LIMIT_BURST", 5)?.max(1),
+                trusted_hops: env.parse_or("CHAT_TRUSTED_PROXY_HOPS", 1)?,
+            },
+        })
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.api_key.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_means_offline_with_openai_defaults() {
+        let cfg = ChatConfig::from_env(&Env::default()).unwrap();
+        assert!(cfg.is_offline());
+        assert_eq!(cfg.model, "gpt-4o-mini");
+        assert_eq!(cfg.base_url, "https://api.openai.com/v1");
+        assert_eq!(cfg.allowed_models, ["gpt-4o-mini"]);
+        assert!(cfg.system_prompt.contains("Elbatt"));
+    }
+
+    #[test]
+    fn presets_set_url_model_and_wire_details() {
+        let env = Env::from_pairs([
+            ("LLM_PROVIDER", "openrouter"),
+            ("OPENAI_API_KEY", "sk-or-x"),
+            ("LLM_MODELS_INCLUDE", "a/b,c/d"),
+        ]);
+        let cfg = ChatConfig::from_env(&env).unwrap();
+        assert_eq!(cfg.base_url, "https://openrouter.ai/api/v1");
+        assert_eq!(cfg.allowed_models, ["a/b", "c/d", "openai/gpt-oss-120b"]);
+        assert!(
+            cfg.extra_headers
+                .iter()
+                .any(|(k, v)| k == "HTTP-Referer" && v == "https://elbatt.no")
+        );
+        assert_eq!(cfg.token_limit_field, TokenLimitField::MaxTokens);
+        let local = ChatConfig::from_env(&Env::from_pairs([("LLM_PROVIDER", "ollama")])).unwrap();
+        assert!(!local.is_offline(), "local servers need no key");
+        let scw = ChatConfig::from_env(&Env::from_pairs([
+            ("LLM_PROVIDER", "scaleway"),
+            ("OPENAI_BASE_URL", "https://api.scaleway.ai/p1/v1/"),
+        ]))
+        .unwrap();
+        assert_eq!(scw.base_url, "https://api.scaleway.ai/p1/v1");
+        assert_eq!(scw.model, "mistral-small-3.2-24b-instruct-2506");
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        for (k, v) in [
+            ("LLM_PROVIDER", "skynet"),
+            ("OPENAI_BASE_URL", "api.openai.com"),
+            ("CHAT_RATE_LIMIT_PER_MINUTE", "0"),
+            ("LLM_FIRST_TOKEN_TIMEOUT_SECS", "soon"),
+            ("CHAT_SYSTEM_PROMPT_FILE", "/nonexistent/prompt.md"),
+        ] {
+            assert_eq!(
+                ChatConfig::from_env(&Env::from_pairs([(k, v)]))
+                    .unwrap_err()
+                    .var,
+                k
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug() {
+        let cfg =
+            ChatConfig::from_env(&Env::from_pairs([("OPENAI_API_KEY", "sk-live-abcdef")])).unwrap();
+        assert!(!format!("{cfg:?}").contains("abcdef"));
+    }
+}

@@ -1,0 +1,123 @@
+//! Turn events as Server-Sent Events, and as one JSON body for `stream: false`.
+//!
+//! Events (named): `delta` `{"text"}` as text arrives; `vehicle` `{"plate","vehicle"|"error"}`
+//! when a lookup finishes; `done` `{"mode","offline_reason"?,"model","usage","finish_reason"}`
+//! at the end; `error` `{"error":{"code","message","request_id"}}` if the turn fails after the
+//! stream began. A `: ping` comment every 15 s keeps proxies from closing a quiet stream.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use elbatt::http::error_json;
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::assistant::{DoneInfo, Mode, OfflineReason, TurnEvent, VehicleEvent};
+use crate::llm::wire::Usage;
+
+/// How often an idle stream gets a keep-alive comment.
+pub const PING_EVERY: Duration = Duration::from_secs(15);
+
+/// One SSE frame.
+pub fn frame(event: &TurnEvent, request_id: Option<&str>) -> Bytes {
+    let (name, data) = match event {
+        TurnEvent::Text(t) => ("delta", json!({ "text": t }).to_string()),
+        TurnEvent::Vehicle(v) => ("vehicle", serde_json::to_string(v).unwrap_or_default()),
+        TurnEvent::Done(d) => ("done", serde_json::to_string(d).unwrap_or_default()),
+        TurnEvent::Error(e) => ("error", error_json(e, request_id)),
+    };
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// The SSE body: frames as events arrive, pings while none do, ending after `done`/`error`.
+pub fn stream(
+    mut rx: mpsc::UnboundedReceiver<TurnEvent>,
+    request_id: Option<String>,
+) -> impl Stream<Item = Bytes> + Send {
+    async_stream(move |tx| async move {
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        loop {
+            tokio::select! {
+                ev = rx.recv() => {
+                    let Some(ev) = ev else { break };
+                    let last = matches!(ev, TurnEvent::Done(_) | TurnEvent::Error(_));
+                    if tx.send(frame(&ev, request_id.as_deref())).is_err() || last {
+                        break;
+                    }
+                }
+                _ = ping.tick() => {
+                    if tx.send(Bytes::from_static(b": ping\n\n")).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// A tiny generator: runs `body` in a task, yielding what it sends. Dropping the stream drops
+/// the receiver, which makes the task's next send fail and the turn stop.
+fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Bytes> + Send
+where
+    F: FnOnce(mpsc::UnboundedSender<Bytes>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(body(tx));
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+        .boxed()
+}
+
+/// The body for `stream: false`.
+#[derive(Debug, Serialize)]
+pub struct Reply {
+    pub reply: String,
+    pub vehicles: Vec<VehicleEvent>,
+    pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_reason: Option<OfflineReason>,
+    pub model: Option<String>,
+    pub usage: Option<Usage>,
+    pub finish_reason: Option<String>,
+}
+
+/// Collects a whole turn. `Err` carries the turn's error if it failed.
+///
+/// # Errors
+/// The turn ended with an error event (or without `done`).
+pub async fn collect(
+    mut rx: mpsc::UnboundedReceiver<TurnEvent>,
+) -> Result<Reply, crate::api::ChatError> {
+    let mut reply = String::new();
+    let mut vehicles = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            TurnEvent::Text(t) => reply.push_str(&t),
+            TurnEvent::Vehicle(v) => vehicles.push(v),
+            TurnEvent::Error(e) => return Err(e),
+            TurnEvent::Done(DoneInfo {
+                mode,
+                offline_reason,
+                model,
+                usage,
+                finish_reason,
+            }) => {
+                return Ok(Reply {
+                    reply,
+                    vehicles,
+                    mode,
+                    offline_reason,
+                    model,
+                    usage,
+                    finish_reason,
+                });
+            }
+        }
+    }
+    Err(crate::api::ChatError::Upstream(
+        "the turn ended without an answer".into(),
+    ))
+}
