@@ -430,6 +430,7 @@ impl Assistant {
     /// streaming client sees the same shape of answer as from a model.
     async fn offline(&self, turn: &Turn, reason: OfflineReason, events: &Events) {
         let mut found = Vec::new();
+        let mut notes = Vec::new();
         for candidate in offline::find_plate_candidates(&turn.message)
             .into_iter()
             .take(3)
@@ -439,8 +440,15 @@ impl Assistant {
             };
             let (_, event) = self.lookup(&plate).await;
             if let Some(ev) = event {
-                if let Some(v) = &ev.vehicle {
-                    found.push(VehicleSummary::clone(v));
+                let shown = plate.display_form();
+                match (&ev.vehicle, &ev.error) {
+                    (Some(v), _) => found.push(VehicleSummary::clone(v)),
+                    (None, Some(e)) if e["code"] == "not_found" => notes.push(format!(
+                        "Jeg fant ingen bil med registreringsnummer {shown} i kjøretøyregisteret."
+                    )),
+                    (None, _) => notes.push(format!(
+                        "Jeg fikk ikke slått opp {shown} i kjøretøyregisteret akkurat nå."
+                    )),
                 }
                 if !events.send(TurnEvent::Vehicle(ev)) {
                     return;
@@ -448,7 +456,12 @@ impl Assistant {
             }
         }
         let answer = offline::compose_answer(&turn.message, &found);
-        for piece in chunks(&answer.text) {
+        let mut text = answer.text;
+        if !notes.is_empty() {
+            text.push_str("\n\n");
+            text.push_str(&notes.join(" "));
+        }
+        for piece in chunks(&text) {
             if !events.send(TurnEvent::Text(piece)) {
                 return;
             }
