@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::Router;
-use crate::runtime::server::serve;
+use crate::runtime::server::{ServeOptions, serve};
 
 /// A running server; dropping it stops it.
 #[derive(Debug)]
@@ -45,6 +45,18 @@ impl Drop for RunningServer {
 
 /// Serves `router` on `127.0.0.1:0` in the current tokio runtime.
 pub async fn spawn_router(router: Router) -> RunningServer {
+    spawn_router_with(
+        router,
+        ServeOptions {
+            shutdown_grace: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Like [`spawn_router`] with explicit connection limits (hostile-client tests shorten them).
+pub async fn spawn_router_with(router: Router, options: ServeOptions) -> RunningServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -52,7 +64,7 @@ pub async fn spawn_router(router: Router) -> RunningServer {
         listener,
         Arc::new(router),
         async { drop(stopped.await) },
-        Duration::from_secs(1),
+        options,
     ));
     RunningServer {
         addr,

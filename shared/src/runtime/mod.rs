@@ -128,14 +128,11 @@ pub fn serve_blocking(router: Arc<Router>, server: &ServerConfig, name: &str) ->
         };
         let local = listener.local_addr().map_or(addr, |a| a);
         tracing::info!(function = name, addr = %local, "listening");
-        match server::serve(
-            listener,
-            router,
-            server::shutdown_signal(),
-            server.shutdown_grace,
-        )
-        .await
-        {
+        let options = server::ServeOptions {
+            shutdown_grace: server.shutdown_grace,
+            ..Default::default()
+        };
+        match server::serve(listener, router, server::shutdown_signal(), options).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => runtime_failed(&e),
         }

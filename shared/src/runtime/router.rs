@@ -159,6 +159,18 @@ impl Router {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (mut parts, body) = req.into_parts();
+        // Scaleway's front end refuses HTTP/1.0 the same way; refusing it here keeps parity.
+        if parts.version < http::Version::HTTP_11 {
+            let err = ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                "HTTP/1.0 is not supported; use HTTP/1.1 or HTTP/2",
+            );
+            let mut resp = close_after(error_response(&err, None));
+            resp.headers_mut()
+                .insert(header::UPGRADE, http::HeaderValue::from_static("HTTP/1.1"));
+            return resp;
+        }
         let path = parts.uri.path().to_owned();
         let Some((mount, rest)) = self.find(&path) else {
             add_ingress_headers(&mut parts.headers, peer);

@@ -18,11 +18,31 @@ use tokio::net::TcpListener;
 
 use super::router::Router;
 
-/// A slow client gets this long to send its request headers (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// Connection-level limits of the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// A slow client gets this long to send its request headers (slowloris guard); hyper then
+    /// closes the connection.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; further clients wait in the listen backlog until one closes,
+    /// which bounds memory under a flood of idle connections.
+    pub max_connections: usize,
+}
 
-/// Serves `router` on `listener` until `shutdown` resolves, then waits up to `grace` for
-/// in-flight requests to finish before returning.
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(15),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then waits up to the grace period
+/// for in-flight requests to finish before returning.
 ///
 /// # Errors
 /// Only if the listener itself fails in a way that is not per-connection.
@@ -30,16 +50,25 @@ pub async fn serve(
     listener: TcpListener,
     router: Arc<Router>,
     shutdown: impl Future<Output = ()>,
-    grace: Duration,
+    options: ServeOptions,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(options.header_read_timeout);
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    let grace = options.shutdown_grace;
     tokio::pin!(shutdown);
 
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // never closed; a closed semaphore would mean shutdown
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -63,6 +92,7 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            drop(slot);
         });
     }
 
