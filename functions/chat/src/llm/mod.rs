@@ -21,7 +21,7 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use self::error::{ProviderError, ProviderErrorKind};
+use self::error::ProviderError;
 use self::stream::{Completion, StreamAccumulator, StreamEvent};
 use self::wire::ChatRequest;
 use crate::config::ChatConfig;
@@ -159,7 +159,8 @@ impl LlmClient {
         }
     }
 
-    /// Full-jitter exponential backoff from 0.5 s, or the server's own delay when it gave one;
+    /// Exponential backoff from 0.5 s with jitter (a random 50–100 % of the step, so clients that
+    /// failed together do not retry together), or the server's own delay when it gave one;
     /// capped either way.
     fn backoff(&self, attempt: u32, err: &LlmError) -> Duration {
         if let LlmError::Provider(ProviderError {
@@ -315,7 +316,7 @@ async fn read_capped_limit(
     let mut stream = response.bytes_stream();
     loop {
         match tokio::time::timeout_at(until, stream.next()).await {
-            Err(_) => return Err(LlmError::FirstTokenTimeout(Duration::ZERO)),
+            Err(_) => return Err(LlmError::TurnTimeout),
             Ok(None) => return Ok(body),
             Ok(Some(Err(_))) => return Err(LlmError::Truncated),
             Ok(Some(Ok(chunk))) => {
@@ -344,10 +345,4 @@ fn jitter() -> f64 {
             .map_or(0, |d| d.as_nanos()),
     );
     0.5 + (h.finish() % 1000) as f64 / 2000.0
-}
-
-/// Whether an error means the provider will not serve us at all (so the turn should fall back
-/// rather than report).
-pub fn is_provider_refusal(err: &LlmError) -> bool {
-    matches!(err, LlmError::Provider(p) if matches!(p.kind, ProviderErrorKind::Auth | ProviderErrorKind::QuotaExhausted))
 }
