@@ -141,3 +141,109 @@ pub async fn shutdown_signal() {
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CorsConfig;
+    use crate::http::{BoxFuture, Function, Request, Response};
+    use http::Method;
+
+    /// Answers after a pause, to have a request in flight during shutdown.
+    struct Slow;
+    impl Function for Slow {
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+        fn methods(&self) -> &'static [Method] {
+            &[Method::GET]
+        }
+        fn call(&self, _req: Request) -> BoxFuture<'_, Response> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Response::new("done".into())
+            })
+        }
+    }
+
+    async fn raw_get(addr: std::net::SocketAddr) -> std::io::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await?;
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Arc::new(Router::single(
+            Arc::new(Slow),
+            CorsConfig {
+                origins: vec![],
+                allow_localhost: false,
+            },
+        ));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            async { drop(stopped.await) },
+            ServeOptions::default(),
+        ));
+        let in_flight = tokio::spawn(raw_get(addr));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        let answer = in_flight.await.unwrap().unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
+            "{answer}"
+        );
+        tokio::time::timeout(Duration::from_secs(2), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(
+            raw_get(addr).await.is_err(),
+            "still accepting after shutdown"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_grace_period_bounds_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Arc::new(Router::single(
+            Arc::new(Slow),
+            CorsConfig {
+                origins: vec![],
+                allow_localhost: false,
+            },
+        ));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let options = ServeOptions {
+            shutdown_grace: Duration::from_millis(50),
+            ..Default::default()
+        };
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            async { drop(stopped.await) },
+            options,
+        ));
+        let _in_flight = tokio::spawn(raw_get(addr));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
