@@ -196,20 +196,20 @@ impl Assistant {
         let deadline = Instant::now() + self.cfg.turn_timeout;
         let Some(llm) = &self.llm else {
             return self
-                .offline(&turn, OfflineReason::NotConfigured, &events)
+                .offline(&turn, OfflineReason::NotConfigured, &events, Vec::new())
                 .await;
         };
         if self.budget.spent() {
             tracing::warn!("daily token budget spent; answering offline");
             return self
-                .offline(&turn, OfflineReason::BudgetSpent, &events)
+                .offline(&turn, OfflineReason::BudgetSpent, &events, Vec::new())
                 .await;
         }
         match self.with_model(llm, &turn, &model, deadline, &events).await {
             Ok(()) => {}
-            Err(Failure::BeforeText(err)) => {
+            Err(Failure::BeforeText(err, reported)) => {
                 tracing::warn!(error = %err, "every model failed before answering; answering offline");
-                self.offline(&turn, OfflineReason::ProviderFailed, &events)
+                self.offline(&turn, OfflineReason::ProviderFailed, &events, reported)
                     .await;
             }
             Err(Failure::AfterText(err)) => {
@@ -265,6 +265,8 @@ impl Assistant {
         events: &Events,
     ) -> Result<(), Failure> {
         let mut messages = self.messages(turn);
+        // Lookups already reported to the client, so an offline fallback does not repeat them.
+        let mut reported: Vec<VehicleEvent> = Vec::new();
         let mut models: Vec<&str> = vec![model];
         models.extend(
             self.cfg
@@ -310,7 +312,11 @@ impl Assistant {
                         model_idx += 1;
                         continue;
                     }
-                    return Err(Failure::BeforeText(e));
+                    // Tokens of earlier rounds were spent even though the turn ends offline.
+                    if saw_usage {
+                        self.budget.record(usage.total_tokens);
+                    }
+                    return Err(Failure::BeforeText(e, reported));
                 }
             };
             if let Some(u) = completion.usage {
@@ -349,9 +355,10 @@ impl Assistant {
             for call in &completion.tool_calls {
                 let (result, event) = self.run_tool(&call.name, &call.arguments).await;
                 if let Some(ev) = event {
-                    if !events.send(TurnEvent::Vehicle(ev)) {
+                    if !events.send(TurnEvent::Vehicle(ev.clone())) {
                         return Err(Failure::Gone);
                     }
+                    reported.push(ev);
                 }
                 messages.push(Message::tool_result(call.id.clone(), result.to_string()));
             }
@@ -428,8 +435,17 @@ impl Assistant {
 
     /// The FAQ answer, with any plates in the message looked up; streamed in small pieces so a
     /// streaming client sees the same shape of answer as from a model.
-    async fn offline(&self, turn: &Turn, reason: OfflineReason, events: &Events) {
-        let mut found = Vec::new();
+    async fn offline(
+        &self,
+        turn: &Turn,
+        reason: OfflineReason,
+        events: &Events,
+        reported: Vec<VehicleEvent>,
+    ) {
+        let mut found: Vec<VehicleSummary> = reported
+            .iter()
+            .filter_map(|ev| ev.vehicle.as_deref().cloned())
+            .collect();
         let mut notes = Vec::new();
         for candidate in offline::find_plate_candidates(&turn.message)
             .into_iter()
@@ -438,6 +454,9 @@ impl Assistant {
             let Ok(plate) = Plate::parse(&candidate) else {
                 continue;
             };
+            if reported.iter().any(|ev| ev.plate == plate.as_str()) {
+                continue;
+            }
             let (_, event) = self.lookup(&plate).await;
             if let Some(ev) = event {
                 let shown = plate.display_form();
@@ -478,7 +497,8 @@ impl Assistant {
 }
 
 enum Failure {
-    BeforeText(LlmError),
+    /// Nothing reached the user; carries the lookups that did.
+    BeforeText(LlmError, Vec<VehicleEvent>),
     AfterText(LlmError),
     Gone,
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod binary;
+mod chat;
 mod helpers;
 mod parity;
 mod plate_lookup;

@@ -106,7 +106,7 @@ impl VehicleService {
                 let body = client.fetch(&key).await?;
                 let summary = match body {
                     None => None,
-                    Some(bytes) => parse(&bytes)?,
+                    Some(bytes) => parse_response(&bytes)?,
                 };
                 let ttl = if summary.is_some() {
                     found_ttl
@@ -125,7 +125,13 @@ impl VehicleService {
 
 /// The first vehicle in a 200 body. An empty list (with or without `feilmelding`) is "not
 /// found"; anything that is not the documented JSON is a bad response.
-fn parse(body: &[u8]) -> Result<Option<Arc<VehicleSummary>>, LookupError> {
+///
+/// Public so the fuzz target (`fuzz/fuzz_targets/vegvesen_mapping.rs`) exercises exactly the
+/// path a lookup takes from upstream bytes to the summary.
+///
+/// # Errors
+/// [`LookupError::BadResponse`] when the body is not the documented JSON envelope.
+pub fn parse_response(body: &[u8]) -> Result<Option<Arc<VehicleSummary>>, LookupError> {
     let bad = |detail: String| LookupError::BadResponse { detail };
     // The model reads odd fields leniently (placeholders, wrong types); the envelope itself must
     // be the documented one, or the answer is not trusted at all.
@@ -207,21 +213,21 @@ mod tests {
 
     #[test]
     fn an_empty_list_is_not_found_and_garbage_is_a_bad_response() {
-        assert!(parse(br#"{"kjoretoydataListe":[]}"#).unwrap().is_none());
+        assert!(parse_response(br#"{"kjoretoydataListe":[]}"#).unwrap().is_none());
         assert!(
-            parse(br#"{"feilmelding":"KJENNEMERKE_UKJENT"}"#)
+            parse_response(br#"{"feilmelding":"KJENNEMERKE_UKJENT"}"#)
                 .unwrap()
                 .is_none()
         );
         assert!(matches!(
-            parse(b"<html>"),
+            parse_response(b"<html>"),
             Err(LookupError::BadResponse { .. })
         ));
         assert!(matches!(
-            parse(br#"{"kjoretoydataListe":{"x":1}}"#),
+            parse_response(br#"{"kjoretoydataListe":{"x":1}}"#),
             Err(LookupError::BadResponse { .. })
         ));
-        assert!(matches!(parse(b"[]"), Err(LookupError::BadResponse { .. })));
+        assert!(matches!(parse_response(b"[]"), Err(LookupError::BadResponse { .. })));
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub mod wire;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
+use bytes::Bytes;
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
@@ -44,6 +45,8 @@ pub enum LlmError {
     TurnTimeout,
     #[error("the stream ended before it was complete")]
     Truncated,
+    #[error("the model sent neither text nor a tool call")]
+    Empty,
     #[error("could not reach the provider: {0}")]
     Connect(String),
     #[error("the reply was too large")]
@@ -57,7 +60,7 @@ impl LlmError {
     fn retryable(&self) -> bool {
         match self {
             LlmError::Provider(p) => p.is_retryable(),
-            LlmError::Connect(_) | LlmError::Truncated => true,
+            LlmError::Connect(_) | LlmError::Truncated | LlmError::Empty => true,
             _ => false,
         }
     }
@@ -215,6 +218,9 @@ impl LlmClient {
             // A server that ignored `stream: true` answers with one JSON completion.
             let body = read_capped_limit(response, first_token_by, MAX_STREAM_BYTES).await?;
             let completion = Completion::from_response_body(&body).map_err(LlmError::Provider)?;
+            if completion.text.trim().is_empty() && completion.tool_calls.is_empty() {
+                return Err(LlmError::Empty);
+            }
             if !completion.text.is_empty() {
                 *emitted = true;
                 if !on_text(completion.text.clone()) {
@@ -225,7 +231,7 @@ impl LlmClient {
         }
 
         let mut acc = StreamAccumulator::new();
-        let mut events = response.bytes_stream().eventsource();
+        let mut events = sse_events(response.bytes_stream());
         let mut bytes = 0usize;
         loop {
             let wait_until = if acc.has_output() {
@@ -277,6 +283,11 @@ impl LlmClient {
         if !finished && completion.finish_reason.is_none() {
             return Err(LlmError::Truncated);
         }
+        // An answer with nothing in it is a failure, not an empty reply: retry, fall back, or
+        // answer offline.
+        if completion.text.trim().is_empty() && completion.tool_calls.is_empty() {
+            return Err(LlmError::Empty);
+        }
         Ok(completion)
     }
 
@@ -287,6 +298,17 @@ impl LlmClient {
             LlmError::FirstTokenTimeout(self.first_token_timeout)
         }
     }
+}
+
+/// The SSE events of a streamed response body: the framing [`LlmClient`] uses, public so the
+/// `sse_stream` fuzz target exercises exactly it.
+pub fn sse_events<S, E>(
+    body: S,
+) -> impl futures_util::Stream<Item = Result<eventsource_stream::Event, EventStreamError<E>>>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>>,
+{
+    body.eventsource()
 }
 
 /// reqwest's error text includes the URL; ours carries no secret, but keep logs short.

@@ -1,0 +1,86 @@
+//! Offline mode: no key (the fresh-machine case), a plate in the message looked up without a
+//! model, and the daily token budget sending later turns offline.
+
+use serde_json::json;
+
+use crate::fake_llm::Script;
+use crate::helpers::App;
+use crate::sse_client::{all, deltas, names, only, text};
+
+const WARRANTY: &str = "Hvor lenge varer batterigarantien?";
+
+#[tokio::test]
+async fn without_a_key_the_answer_streams_in_offline_mode_in_norwegian() {
+    let app = App::offline(&[]).await;
+    let events = app
+        .chat_sse(&json!({"message": WARRANTY, "stream": true}))
+        .await;
+    assert!(deltas(&events).len() > 1, "streamed in pieces: {events:?}");
+    assert_eq!(names(&events).last(), Some(&"done"));
+    let done = only(&events, "done");
+    assert_eq!(done["mode"], "offline");
+    assert_eq!(done["offline_reason"], "not_configured");
+    assert!(done["model"].is_null());
+    let answer = text(&events);
+    assert!(answer.contains("frakoblet"), "{answer}");
+    assert!(
+        answer.contains("160 000 km"),
+        "the warranty answer: {answer}"
+    );
+
+    let (status, body) = app.chat_json(&json!({"message": WARRANTY})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["mode"], "offline");
+    assert_eq!(body["offline_reason"], "not_configured");
+    assert_eq!(body["reply"], answer, "the same answer either way");
+    assert_eq!(body["vehicles"], json!([]));
+    assert_eq!(app.llm.calls(), 0);
+}
+
+#[tokio::test]
+async fn offline_mode_looks_up_a_plate_named_in_the_message() {
+    let app = App::offline(&[]).await;
+    let events = app
+        .chat_sse(&json!({"message": "Hva kan du si om batteriet på EK39085?", "stream": true}))
+        .await;
+    assert_eq!(names(&events)[0], "vehicle", "the lookup comes first");
+    let vehicle = only(&events, "vehicle");
+    assert_eq!(vehicle["plate"], "EK39085");
+    assert_eq!(vehicle["vehicle"]["make"], "VOLKSWAGEN");
+    let answer = text(&events);
+    assert!(answer.contains("EK 39085"), "{answer}");
+    assert!(answer.contains("Volkswagen Golf"), "{answer}");
+    assert!(answer.contains("frakoblet"), "{answer}");
+    assert_eq!(app.vegvesen.calls(), 1);
+
+    // An unknown plate is reported, and the turn still answers.
+    let (status, body) = app.chat_json(&json!({"message": "Og AA 12345?"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["vehicles"][0]["plate"], "AA12345");
+    assert_eq!(body["vehicles"][0]["error"]["code"], "not_found");
+    assert!(body["reply"].as_str().unwrap().contains("frakoblet"));
+    assert_eq!(app.llm.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_spent_daily_token_budget_sends_later_turns_offline() {
+    // Each fake answer reports 40 + 1 tokens; the budget is 30.
+    let app = App::start(
+        vec![Script::text_reply(&["Svar fra modellen."])],
+        &[("CHAT_DAILY_TOKEN_BUDGET", "30")],
+    )
+    .await;
+    let (_, first) = app.chat_json(&json!({"message": WARRANTY})).await;
+    assert_eq!(first["mode"], "model");
+    assert_eq!(first["usage"]["total_tokens"], 41);
+
+    let events = app
+        .chat_sse(&json!({"message": WARRANTY, "stream": true}))
+        .await;
+    let done = only(&events, "done");
+    assert_eq!(done["mode"], "offline");
+    assert_eq!(done["offline_reason"], "budget_spent");
+    assert!(text(&events).contains("160 000 km"));
+    assert!(all(&events, "error").is_empty());
+    assert_eq!(app.llm.calls(), 1, "the spent budget keeps the model out");
+}

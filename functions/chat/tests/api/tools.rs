@@ -1,0 +1,203 @@
+//! The `lookup_vehicle` tool: calls streamed in fragments, our lookup through the vehicle
+//! service (fake Statens vegvesen serving the real e-Golf and Passat responses), the `vehicle`
+//! events, the tool results we send back, and the cap on tool rounds.
+
+use serde_json::{Value, json};
+
+use crate::fake_llm::{REPORTED_MODEL, Script};
+use crate::helpers::{App, messages, tool_messages, tool_result};
+use crate::sse_client::{all, deltas, names, only};
+
+const ANSWER: [&str; 2] = ["Bilen er en ", "Volkswagen e-Golf fra 2017."];
+
+#[tokio::test]
+async fn a_tool_call_split_across_many_deltas_is_looked_up_and_the_result_sent_back() {
+    let app = App::start(
+        vec![
+            Script::tool_reply(&[("call_ek", "EK 39085")]),
+            Script::text_reply(&ANSWER),
+        ],
+        &[],
+    )
+    .await;
+    let events = app
+        .chat_sse(&json!({"message": "Hvordan er batteriet på EK 39085?", "stream": true}))
+        .await;
+
+    assert_eq!(names(&events), ["vehicle", "delta", "delta", "done"]);
+    let vehicle = only(&events, "vehicle");
+    assert_eq!(vehicle["plate"], "EK39085");
+    assert_eq!(vehicle["vehicle"]["make"], "VOLKSWAGEN");
+    assert_eq!(vehicle["vehicle"]["model"], "GOLF");
+    assert_eq!(vehicle["vehicle"]["is_electric"], true);
+    assert!(vehicle.get("error").is_none(), "{vehicle}");
+    assert_eq!(deltas(&events), ANSWER);
+    let done = only(&events, "done");
+    assert_eq!(done["mode"], "model");
+    // Both rounds count: 100/20 for the tool call, 40/2 for the answer.
+    assert_eq!(
+        done["usage"],
+        json!({"prompt_tokens": 140, "completion_tokens": 22, "total_tokens": 162})
+    );
+
+    let lookups = app.vegvesen.recorded();
+    assert_eq!(lookups.len(), 1);
+    assert_eq!(lookups[0].kjennemerke.as_deref(), Some("EK39085"));
+
+    let sent = app.llm.bodies();
+    assert_eq!(sent.len(), 2);
+    let (first, second) = (&sent[0], &sent[1]);
+    assert_eq!(messages(first).len(), 2);
+    let msgs = messages(second);
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert_eq!(
+        msgs[0],
+        messages(first)[0],
+        "the system prompt is unchanged"
+    );
+    assert!(
+        !msgs[0]["content"].as_str().unwrap().contains("VOLKSWAGEN"),
+        "tool results never go into the system prompt"
+    );
+    assert_eq!(msgs[1]["role"], "user");
+    assert_eq!(
+        msgs[2],
+        json!({"role": "assistant", "tool_calls": [{
+            "id": "call_ek", "type": "function",
+            "function": {"name": "lookup_vehicle", "arguments": "{\"plate\":\"EK 39085\"}"}
+        }]})
+    );
+    assert_eq!(msgs[3]["role"], "tool");
+    assert_eq!(msgs[3]["tool_call_id"], "call_ek");
+    let result = tool_result(&msgs[3]);
+    assert_eq!(result["found"], true);
+    assert_eq!(result["plate"], "EK39085");
+    assert_eq!(result["vehicle"]["make"], "VOLKSWAGEN");
+    assert_eq!(result["vehicle"]["range_km"], 300);
+    assert_eq!(
+        second["tools"][0]["function"]["name"], "lookup_vehicle",
+        "a second round may still call tools"
+    );
+}
+
+#[tokio::test]
+async fn two_tools_in_one_turn_are_both_looked_up_and_answered_in_order() {
+    let app = App::start(
+        vec![
+            Script::tool_reply(&[("call_a", "EK39085"), ("call_b", "be-12335")]),
+            Script::text_reply(&["To Volkswagen-biler."]),
+        ],
+        &[],
+    )
+    .await;
+    let (status, body) = app
+        .chat_json(&json!({"message": "Sammenlign EK39085 og BE 12335"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reply"], "To Volkswagen-biler.");
+    assert_eq!(body["mode"], "model");
+    assert_eq!(body["model"], REPORTED_MODEL);
+    let vehicles = body["vehicles"].as_array().unwrap();
+    assert_eq!(vehicles.len(), 2);
+    assert_eq!(vehicles[0]["plate"], "EK39085");
+    assert_eq!(vehicles[0]["vehicle"]["model"], "GOLF");
+    assert_eq!(vehicles[1]["plate"], "BE12335");
+    assert_eq!(vehicles[1]["vehicle"]["model"], "PASSAT");
+    assert_eq!(vehicles[1]["vehicle"]["is_plug_in_hybrid"], true);
+    assert_eq!(app.vegvesen.calls(), 2);
+
+    let sent = app.llm.bodies();
+    assert_eq!(sent.len(), 2);
+    let msgs = messages(&sent[1]);
+    let calls = msgs[2]["tool_calls"].as_array().unwrap();
+    let ids: Vec<&str> = calls.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["call_a", "call_b"]);
+    let args: Vec<Value> = calls
+        .iter()
+        .map(|c| serde_json::from_str(c["function"]["arguments"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        args,
+        [json!({"plate": "EK39085"}), json!({"plate": "be-12335"})]
+    );
+    let tools = tool_messages(&sent[1]);
+    assert_eq!(tools.len(), 2);
+    assert_eq!(tools[0]["tool_call_id"], "call_a");
+    assert_eq!(tool_result(tools[0])["vehicle"]["model"], "GOLF");
+    assert_eq!(tools[1]["tool_call_id"], "call_b");
+    assert_eq!(tool_result(tools[1])["vehicle"]["model"], "PASSAT");
+}
+
+#[tokio::test]
+async fn an_invalid_or_unknown_plate_goes_back_to_the_model_as_a_tool_error() {
+    let app = App::start(
+        vec![
+            Script::tool_reply(&[("call_bad", "!!"), ("call_unknown", "AA 12345")]),
+            Script::text_reply(&["Jeg fant ikke de bilene."]),
+        ],
+        &[],
+    )
+    .await;
+    let events = app
+        .chat_sse(&json!({"message": "Sjekk !! og AA 12345", "stream": true}))
+        .await;
+    assert_eq!(
+        names(&events),
+        ["vehicle", "vehicle", "delta", "done"],
+        "{events:?}"
+    );
+    let vehicles = all(&events, "vehicle");
+    assert_eq!(vehicles[0]["plate"], "!!");
+    assert!(vehicles[0].get("vehicle").is_none());
+    let code = vehicles[0]["error"]["code"].as_str().unwrap();
+    assert!(code.starts_with("plate_"), "{code}");
+    assert_eq!(vehicles[1]["plate"], "AA12345");
+    assert_eq!(vehicles[1]["error"]["code"], "not_found");
+    // Only the well-formed plate reached the register.
+    let lookups = app.vegvesen.recorded();
+    assert_eq!(lookups.len(), 1);
+    assert_eq!(lookups[0].kjennemerke.as_deref(), Some("AA12345"));
+
+    let sent = app.llm.bodies();
+    let tools = tool_messages(&sent[1]);
+    assert_eq!(tools.len(), 2);
+    assert_eq!(tools[0]["tool_call_id"], "call_bad");
+    let bad = tool_result(tools[0]);
+    assert_eq!(bad["found"], false);
+    assert_eq!(bad["error"], code);
+    assert!(bad["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let unknown = tool_result(tools[1]);
+    assert_eq!(unknown["found"], false);
+    assert_eq!(unknown["error"], "not_found");
+    assert_eq!(deltas(&events), ["Jeg fant ikke de bilene."]);
+}
+
+#[tokio::test]
+async fn tool_rounds_stop_after_three_and_the_fourth_request_offers_no_tools() {
+    // A model that calls the tool every time it is asked.
+    let app = App::start(vec![Script::tool_reply(&[("call_loop", "EK39085")])], &[]).await;
+    let events = app
+        .chat_sse(&json!({"message": "EK39085?", "stream": true}))
+        .await;
+    assert_eq!(
+        names(&events),
+        ["vehicle", "vehicle", "vehicle", "done"],
+        "three rounds, then the turn ends"
+    );
+    assert_eq!(only(&events, "done")["usage"]["total_tokens"], 4 * 120);
+    assert_eq!(app.vegvesen.calls(), 1, "later lookups come from the cache");
+
+    let sent = app.llm.bodies();
+    assert_eq!(sent.len(), 4);
+    for (round, body) in sent.iter().enumerate().take(3) {
+        assert_eq!(
+            body["tools"][0]["function"]["name"], "lookup_vehicle",
+            "round {round}"
+        );
+        assert_eq!(messages(body).len(), 2 + 2 * round, "round {round}");
+    }
+    let last = &sent[3];
+    assert!(last.get("tools").is_none(), "{last}");
+    assert!(last.get("tool_choice").is_none(), "{last}");
+    assert_eq!(tool_messages(last).len(), 3);
+}
