@@ -47,7 +47,9 @@ request HEAD /health -I
 ok "HEAD /health -> 200"
 
 request GET /no-such-function
-[[ "$status" == 404 ]] && body_has '"code":"not_found"' || fail "GET /no-such-function: want a JSON 404, got $status"
+if [[ "$status" != 404 ]] || ! body_has '"code":"not_found"'; then
+  fail "GET /no-such-function: want a JSON 404, got $status"
+fi
 ok "unknown path -> 404 JSON"
 
 request POST /health -d x
@@ -65,14 +67,17 @@ request OPTIONS /chat -H 'Origin: https://evil.example' -H 'Access-Control-Reque
 ok "CORS preflight from another origin gets no allow-origin"
 
 request GET '/plate-lookup/NOT-A-PLATE!'
-[[ "$status" == 400 ]] && body_has '"code":"plate_' || fail "GET /plate-lookup/NOT-A-PLATE!: want 400 plate_*, got $status"
+if [[ "$status" != 400 ]] || ! body_has '"code":"plate_'; then
+  fail "GET /plate-lookup/NOT-A-PLATE!: want 400 plate_*, got $status"
+fi
 ok "plate-lookup with an invalid plate -> 400"
 
 request GET '/plate-lookup?plate=SU18018'
 case "$EXPECT_PLATE_LOOKUP:$status" in
   unconfigured:503 | any:503)
-    body_has '"code":"not_configured"' && body_has VEGVESEN_API_KEY \
-      || fail "plate-lookup 503 does not say to set VEGVESEN_API_KEY"
+    if ! body_has '"code":"not_configured"' || ! body_has VEGVESEN_API_KEY; then
+      fail "plate-lookup 503 does not say to set VEGVESEN_API_KEY"
+    fi
     ok "plate-lookup without VEGVESEN_API_KEY -> 503 naming the variable" ;;
   configured:200 | configured:404 | any:200 | any:404)
     ok "plate-lookup SU18018 -> $status" ;;

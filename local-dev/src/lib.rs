@@ -41,13 +41,23 @@ pub fn mounts(env: &Env) -> Result<MountList, ConfigError> {
 /// Mounts that the function must see whole (it tells `/api/health` from `/health` by path).
 const UNSTRIPPED: &[&str] = &["/api/health"];
 
-/// The runner's router: the functions from [`mounts`], CORS from `ALLOWED_ORIGINS` plus any
-/// `http://localhost:*` origin.
+/// The runner's router as used on a developer machine: the functions from [`mounts`], CORS
+/// from `ALLOWED_ORIGINS` plus any `http://localhost:*` origin.
 ///
 /// # Errors
 /// A variable a function needs is malformed.
 pub fn router(env: &Env) -> Result<Router, ConfigError> {
-    let cors = CorsConfig::from_env(env, true)?;
+    router_for_host(env, IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// The router for a runner bound to `host`. `http://localhost:*` origins are allowed only when
+/// it listens on loopback: the same binary serves the `elbatt-api` container on `0.0.0.0`,
+/// where a page on a visitor's own machine must not get CORS access.
+///
+/// # Errors
+/// A variable a function needs is malformed.
+pub fn router_for_host(env: &Env, host: IpAddr) -> Result<Router, ConfigError> {
+    let cors = CorsConfig::from_env(env, host.is_loopback())?;
     Ok(mounts(env)?
         .into_iter()
         .fold(Router::new(cors), |r, (prefix, f)| {

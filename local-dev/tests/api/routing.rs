@@ -201,3 +201,13 @@ async fn preflight_from_an_allowed_origin_gets_cors_headers_and_others_get_none(
         "https://www.elbatt.no"
     );
 }
+
+#[tokio::test]
+async fn localhost_origins_are_allowed_only_when_the_runner_listens_on_loopback() {
+    let env = elbatt::config::Env::default();
+    let local = local_dev::router_for_host(&env, [127, 0, 0, 1].into()).unwrap();
+    assert!(local.cors().allows("http://localhost:5173"));
+    let public = local_dev::router_for_host(&env, [0, 0, 0, 0].into()).unwrap();
+    assert!(!public.cors().allows("http://localhost:5173"));
+    assert!(public.cors().allows("https://elbatt.no"));
+}

@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+# The Elbatt backend as a container image (linux/amd64: Scaleway Serverless Containers, Jobs,
+# Kubernetes).
+#
+#   docker build --platform linux/amd64 -t elbatt-api .
+#       every function on one port: `local-dev` on 0.0.0.0:8000 (the runbook's `elbatt-api`)
+#   docker build --platform linux/amd64 --build-arg FUNCTION=plate-lookup -t elbatt-plate-lookup .
+#       one function alone on 0.0.0.0:$PORT (default 8080); plate-lookup's image is also the
+#       plate batch job (`PLATE=SU18018`, see docs/DEPLOY.md)
+#
+# Both honour $PORT, which Scaleway sets to the container's configured port. The image holds the
+# one binary, CA certificates and a non-root user (uid 10001), nothing else.
+# scripts/test-dockerfile.sh checks this file statically (no Docker engine in CI).
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
+# Empty: the all-in-one server (local-dev). Else one of health, chat, plate-lookup.
+ARG FUNCTION=
+WORKDIR /src
+COPY . .
+# The cache mounts keep the registry and compiled dependencies between local builds; the
+# binary is copied out of them in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    set -eu; \
+    case "${FUNCTION}" in \
+      "") bin=local-dev ;; \
+      health | chat | plate-lookup) bin="${FUNCTION}" ;; \
+      *) echo "FUNCTION must be empty, health, chat or plate-lookup, not '${FUNCTION}'" >&2; exit 1 ;; \
+    esac; \
+    cargo build --release --locked -p "$bin" --bin "$bin"; \
+    install -D -m 0755 "target/release/$bin" "/out/usr/local/bin/$bin"; \
+    ln -s "$bin" /out/usr/local/bin/elbatt
+
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+ARG FUNCTION=
+# CA certificates for the HTTPS upstreams (Statens vegvesen, the LLM provider); nothing else.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 elbatt \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin elbatt
+COPY --from=builder /out/ /
+LABEL org.opencontainers.image.title="elbatt-${FUNCTION:-api}" \
+      org.opencontainers.image.source="elbatt-chatbot backend" \
+      org.opencontainers.image.licenses="MIT"
+# HOST only: the port stays each binary's default (8000 for local-dev, 8080 for a single
+# function) unless the platform sets PORT. LOG_FORMAT=json: flat JSON lines for Cockpit/Loki.
+ENV HOST=0.0.0.0 \
+    LOG_FORMAT=json \
+    RUST_LOG=info
+WORKDIR /
+USER 10001:10001
+EXPOSE 8000
+# `elbatt` links to the binary built above: `local-dev` (then: local-dev on 0.0.0.0:8000, the
+# same as `local-dev --host 0.0.0.0 --port 8000` while PORT is unset) or the single function.
+CMD ["/usr/local/bin/elbatt"]

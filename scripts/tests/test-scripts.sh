@@ -1,0 +1,367 @@
+#!/usr/bin/env bash
+# Tests for the deploy scripts without the cloud: a fake `scw` (scripts/tests/fakes/scw, real
+# >= 2.56 JSON shapes), fake `curl` and `openssl`, and a stand-in for smoke.sh come first on PATH.
+# Each case runs a script against one scenario of the fake and checks its exit code, its
+# messages and the exact commands it ran (the fakes log every call). Prints `N passed, M failed`.
+#   scripts/tests/test-scripts.sh
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+fakes="$root/scripts/tests/fakes"
+command -v jq >/dev/null || { echo "test-scripts: jq is required (apt-get install jq)" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "test-scripts: python3 is required" >&2; exit 2; }
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+export FAKE_LOG="$tmp/calls.log" FAKE_STATE="$tmp/state"
+export PATH="$fakes:$PATH" SCW_POLL_INTERVAL=0 SMOKE_SCRIPT="$fakes/smoke.sh"
+unset SCW_PROFILE VEGVESEN_API_KEY OPENAI_API_KEY SCW_SECRET_KEY REBIND_DOMAIN SKIP_SMOKE
+
+CONTAINER=3f1c2b9a-6d4e-4c1a-9b2f-8e7d6c5b4a39
+VEG_SECRET="veg-$RANDOM-s3cr3t-value"
+LLM_SECRET="sk-$RANDOM-llm-s3cr3t"
+
+passed=0
+failed=0
+problems=()
+# begin NAME: starts a case; its checks add to $problems; finish judges it.
+begin() { case_name="$1"; problems=(); }
+finish() {
+  if [[ ${#problems[@]} -eq 0 ]]; then
+    echo "ok   $case_name"; passed=$((passed + 1))
+  else
+    echo "FAIL $case_name"; printf '     %s\n' "${problems[@]}"
+    echo "     --- output:"; sed 's/^/     | /' "$tmp/out" | head -40
+    echo "     --- calls:"; sed 's/^/     | /' "$FAKE_LOG" | head -40
+    failed=$((failed + 1))
+  fi
+}
+# run SCENARIO [VAR=VALUE...] -- COMMAND...: fresh fake state, no stdin, output in $tmp/out.
+run() {
+  local scenario="$1"; shift
+  local envs=()
+  while [[ "$1" != -- ]]; do envs+=("$1"); shift; done
+  shift
+  : >"$FAKE_LOG"; rm -rf "$FAKE_STATE"; mkdir -p "$FAKE_STATE"
+  [[ -z "${seed_domains:-}" ]] || printf '%s' "$seed_domains" >"$FAKE_STATE/domains.json"
+  rc=0
+  env FAKE_SCW_SCENARIO="$scenario" "${envs[@]}" "$@" >"$tmp/out" 2>&1 </dev/null || rc=$?
+}
+want_rc() { [[ "$rc" == "$1" ]] || problems+=("exit code $rc, want $1"); }
+says() { grep -qF -- "$1" "$tmp/out" || problems+=("output does not say: $1"); }
+never_says() { ! grep -qF -- "$1" "$tmp/out" || problems+=("output must not contain: $1"); }
+called() { grep -qE -- "$1" "$FAKE_LOG" || problems+=("no call matching: $1"); }
+not_called() { ! grep -qE -- "$1" "$FAKE_LOG" || problems+=("unexpected call matching: $1"); }
+calls_count() {
+  local n; n="$(grep -cE -- "$1" "$FAKE_LOG" || true)"
+  [[ "$n" == "$2" ]] || problems+=("$n calls matching '$1', want $2")
+}
+# in_order REGEX...: the calls happened in this order (other calls may sit between them).
+in_order() {
+  local line=0 re n
+  for re in "$@"; do
+    n="$(tail -n +$((line + 1)) "$FAKE_LOG" | grep -nE -m1 -- "$re" | cut -d: -f1 || true)"
+    if [[ -z "$n" ]]; then problems+=("no call matching '$re' after call $line"); return; fi
+    line=$((line + n))
+  done
+}
+out_is() { [[ "$(cat "$tmp/out")" == "$1" ]] || problems+=("output is '$(head -c 200 "$tmp/out")', want '$1'"); }
+
+# helpers CODE: runs CODE in a fresh bash with scripts/scw-helpers.sh sourced.
+helpers=(bash -c "source '$root/scripts/scw-helpers.sh'; eval \"\$1\"" helpers)
+
+# ---------------------------------------------------------------------------------------------
+# scripts/scw-helpers.sh
+
+begin "helpers: scw_container_endpoint strips https:// from the v1 public_endpoint"
+run success -- "${helpers[@]}" "scw_container_endpoint $CONTAINER"
+want_rc 0
+out_is "elbattapiq7x2kd9m-elbatt-api.functions.fnc.fr-par.scw.cloud"
+called "^scw container container get $CONTAINER region=fr-par -o json$"
+finish
+
+begin "helpers: scw_job_run prints .job_runs[0].id"
+run success REGION=nl-ams -- "${helpers[@]}" "scw_job_run def-1 environment-variables.PLATE=SU18018"
+want_rc 0
+out_is "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+called "^scw jobs definition start def-1 environment-variables.PLATE=SU18018 region=nl-ams -o json$"
+finish
+
+begin "helpers: scw_domain_status prints hostname, status and error_message (no url field)"
+seed_domains='[{"id":"d-1","container_id":"c-1","hostname":"chatbot.elbatt.no","status":"error","error_message":"CAA forbids letsencrypt.org","created_at":"x","updated_at":"x","tags":[]}]'
+run success -- "${helpers[@]}" "scw_domain_status chatbot.elbatt.no"
+want_rc 0
+out_is "$(printf 'chatbot.elbatt.no\terror\tCAA forbids letsencrypt.org')"
+seed_domains=''
+run success -- "${helpers[@]}" "scw_domain_status chatbot.elbatt.no"
+want_rc 1
+says "no container domain for chatbot.elbatt.no"
+finish
+
+begin "helpers: scw_domain_delete_by_host deletes every binding of the host and nothing else"
+seed_domains='[{"id":"d-1","container_id":"c-1","hostname":"chatbot.elbatt.no","status":"ready","error_message":null},{"id":"d-2","container_id":"c-2","hostname":"chatbot.elbatt.no","status":"error","error_message":"x"},{"id":"d-3","container_id":"c-1","hostname":"other.elbatt.no","status":"ready","error_message":null}]'
+run success -- "${helpers[@]}" "scw_domain_delete_by_host chatbot.elbatt.no"
+seed_domains=''
+want_rc 0
+called "^scw container domain delete d-1 region=fr-par"
+called "^scw container domain delete d-2 region=fr-par"
+not_called "domain delete d-3"
+finish
+
+begin "helpers: wait_domain_ready gives up after its timeout while the domain stays creating"
+seed_domains='[{"id":"d-1","container_id":"c-1","hostname":"chatbot.elbatt.no","status":"creating","error_message":null}]'
+run domain_stuck SCW_POLL_INTERVAL=0.2 -- "${helpers[@]}" "wait_domain_ready chatbot.elbatt.no fr-par 1"
+seed_domains=''
+want_rc 1
+says "still 'creating' after 1s (timeout)"
+finish
+
+begin "helpers: scw_require refuses a CLI older than 2.56 and names the version"
+run old_cli -- "${helpers[@]}" "scw_require"
+want_rc 1
+says "scw 2.41.0 is too old"
+finish
+
+# ---------------------------------------------------------------------------------------------
+# scripts/deploy.sh
+
+begin "deploy.sh: settings, secrets, update, bind, ready, certificate, health, smoke, in order"
+run success CONTAINER_ID="$CONTAINER" IMAGE=rg.fr-par.scw.cloud/elbatt/chatbot-backend:v42 \
+  VEGVESEN_API_KEY="$VEG_SECRET" OPENAI_API_KEY="$LLM_SECRET" -- "$root/scripts/deploy.sh"
+want_rc 0
+in_order "^scw version -o json$" \
+  "^scw container container get $CONTAINER region=fr-par -o json$" \
+  "^scw container container update $CONTAINER image=rg.fr-par.scw.cloud/elbatt/chatbot-backend:v42 port=8000 " \
+  "^scw container domain list region=fr-par" \
+  "^scw container domain create container-id=$CONTAINER hostname=chatbot.elbatt.no region=fr-par -o json$" \
+  "^scw container domain list" "^scw container domain list" \
+  "^openssl s_client -servername chatbot.elbatt.no -connect chatbot.elbatt.no:443" \
+  "^curl .*https://chatbot.elbatt.no/health$" \
+  "^smoke BASE_URL=https://chatbot.elbatt.no EXPECT_PLATE_LOOKUP=configured$"
+called "container update .* environment-variables.LOG_FORMAT=json .*environment-variables.ALLOWED_ORIGINS=https://elbatt.no,https://www.elbatt.no .*region=fr-par --wait -o json$"
+called "container update .* secret-environment-variables.VEGVESEN_API_KEY=$VEG_SECRET"
+called "container update .* secret-environment-variables.OPENAI_API_KEY=$LLM_SECRET"
+called "container update .* https-connection-only=true liveness-probe.http.path=/health"
+not_called "registry-image=|secret-environment-variables\.[0-9]+\.|memory-limit=|health-check"
+never_says "$VEG_SECRET"
+never_says "$LLM_SECRET"
+says "deployed rg.fr-par.scw.cloud/elbatt/chatbot-backend:v42 to https://chatbot.elbatt.no"
+finish
+
+begin "deploy.sh: a binding that is already ready for this container is kept"
+seed_domains="[{\"id\":\"d-9\",\"container_id\":\"$CONTAINER\",\"hostname\":\"chatbot.elbatt.no\",\"status\":\"ready\",\"error_message\":null}]"
+run success CONTAINER_ID="$CONTAINER" -- "$root/scripts/deploy.sh"
+seed_domains=''
+want_rc 0
+not_called "domain (create|delete)"
+says "already bound to this container"
+finish
+
+begin "deploy.sh: a binding in error is deleted and created again"
+seed_domains="[{\"id\":\"d-9\",\"container_id\":\"$CONTAINER\",\"hostname\":\"chatbot.elbatt.no\",\"status\":\"error\",\"error_message\":\"old failure\"}]"
+run success CONTAINER_ID="$CONTAINER" -- "$root/scripts/deploy.sh"
+seed_domains=''
+want_rc 0
+in_order "domain delete d-9" "domain create container-id=$CONTAINER hostname=chatbot.elbatt.no"
+finish
+
+begin "deploy.sh: a domain that ends in error fails with Scaleway's error_message, before any HTTPS check"
+run domain_error CONTAINER_ID="$CONTAINER" -- "$root/scripts/deploy.sh"
+want_rc 1
+says "domain chatbot.elbatt.no is 'error': Let's Encrypt HTTP-01 challenge failed for chatbot.elbatt.no"
+says "CNAME"
+not_called "^openssl|^curl|^smoke"
+finish
+
+begin "deploy.sh: missing credentials stop it at the first API call with scw's message and a hint"
+run no_credentials CONTAINER_ID="$CONTAINER" VEGVESEN_API_KEY="$VEG_SECRET" OPENAI_API_KEY="$LLM_SECRET" -- "$root/scripts/deploy.sh"
+want_rc 1
+says "access key is required"
+says "scw init"
+not_called "container update"
+never_says "$VEG_SECRET"
+finish
+
+begin "deploy.sh: a container that ends in error after the update fails with its error_message"
+run container_error CONTAINER_ID="$CONTAINER" -- "$root/scripts/deploy.sh"
+want_rc 1
+says "container is 'error' after the update: image pull failed: manifest unknown"
+not_called "domain"
+finish
+
+begin "deploy.sh: some secrets but not all is refused before anything changes"
+run success CI=true CONTAINER_ID="$CONTAINER" VEGVESEN_API_KEY="$VEG_SECRET" -- "$root/scripts/deploy.sh"
+want_rc 1
+says "not for OPENAI_API_KEY"
+not_called "container update"
+never_says "$VEG_SECRET"
+finish
+
+begin "deploy.sh: no secrets at all leaves the container's secrets alone"
+run success CI=true CONTAINER_ID="$CONTAINER" -- "$root/scripts/deploy.sh"
+want_rc 0
+says "keeps its current secrets"
+not_called "secret-environment-variables"
+finish
+
+begin "deploy.sh: a certificate that does not name the domain fails before the health check"
+run success CONTAINER_ID="$CONTAINER" FAKE_CERT_SAN="DNS:*.functions.fnc.fr-par.scw.cloud" -- "$root/scripts/deploy.sh"
+want_rc 1
+says "does not name it"
+not_called "^curl|^smoke"
+finish
+
+begin "deploy.sh: a health body other than {\"status\":\"healthy\"} fails"
+run success CONTAINER_ID="$CONTAINER" FAKE_CURL_HEALTH_BODY='{"ok":true}' -- "$root/scripts/deploy.sh"
+want_rc 1
+says 'answered {"ok":true}'
+not_called "^smoke"
+finish
+
+begin "deploy.sh: without CONTAINER_ID it says what to set"
+run success -- "$root/scripts/deploy.sh"
+want_rc 1
+says "set CONTAINER_ID"
+finish
+
+begin "deploy.sh: secrets typed at a terminal are sent to scw and never shown"
+: >"$FAKE_LOG"; rm -rf "$FAKE_STATE"; mkdir -p "$FAKE_STATE"
+rc=0
+env -u CI FAKE_SCW_SCENARIO=success CONTAINER_ID="$CONTAINER" python3 - "$root/scripts/deploy.sh" \
+  "$VEG_SECRET" "$LLM_SECRET" >"$tmp/out" 2>&1 <<'PY' || rc=$?
+import os, pty, sys, time
+script, answers = sys.argv[1], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(script, [script])
+seen, buf = 0, b""
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    buf += chunk
+    if seen < len(answers) and buf.count(b"(typing is hidden") > seen:
+        os.write(fd, answers[seen].encode() + b"\n")
+        seen += 1
+sys.stdout.write(buf.decode(errors="replace"))
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+want_rc 0
+says "VEGVESEN_API_KEY (typing is hidden"
+says "OPENAI_API_KEY (typing is hidden"
+never_says "$VEG_SECRET"
+never_says "$LLM_SECRET"
+called "secret-environment-variables.VEGVESEN_API_KEY=$VEG_SECRET"
+called "secret-environment-variables.OPENAI_API_KEY=$LLM_SECRET"
+finish
+
+# ---------------------------------------------------------------------------------------------
+# scripts/job-run.sh
+
+begin "job-run.sh: starts the plate job, polls the run it got back, prints the result"
+run success JOB_DEF_ID=def-7 -- "$root/scripts/job-run.sh" SU18018
+want_rc 0
+in_order "^scw jobs definition start def-7 environment-variables.PLATE=SU18018 region=fr-par -o json$" \
+  "^scw jobs run get 7c9e6679-7425-40de-944b-e07fc1f90ae7 region=fr-par -o json$" \
+  "^scw jobs run get 7c9e6679-7425-40de-944b-e07fc1f90ae7"
+says "job run 7c9e6679-7425-40de-944b-e07fc1f90ae7: succeeded, exit code 0, took 3s"
+says '"plate":"SU18018","ok":true'
+finish
+
+begin "job-run.sh: a failed run (exited_with_error) fails with reason, exit code and its meaning"
+run job_failed JOB_DEF_ID=def-7 -- "$root/scripts/job-run.sh" AA12345
+want_rc 1
+says "job run 7c9e6679-7425-40de-944b-e07fc1f90ae7 failed: reason=exited_with_error exit_code=3"
+says "exit code 3: no vehicle with that plate"
+never_says "succeeded"
+finish
+
+begin "job-run.sh: missing credentials fail with scw's message and a hint"
+run no_credentials JOB_DEF_ID=def-7 -- "$root/scripts/job-run.sh" SU18018
+want_rc 1
+says "access key is required"
+says "scw init"
+finish
+
+begin "job-run.sh: without a plate it prints its usage"
+run success JOB_DEF_ID=def-7 -- "$root/scripts/job-run.sh"
+want_rc 2
+says "usage:"
+not_called "jobs"
+finish
+
+# ---------------------------------------------------------------------------------------------
+# scripts/deploy-functions.sh (small stand-in zips; packaging is tested by test-function-zips.sh)
+
+mkdir -p "$tmp/dist"
+for fn in health plate-lookup chat; do
+  head -c $((1000 + ${#fn})) /dev/zero >"$tmp/dist/$fn.zip"
+done
+fnenv=(SKIP_PACKAGE=1 DIST="$tmp/dist")
+
+begin "deploy-functions.sh: namespace, then create, upload, deploy and wait for each function"
+run success "${fnenv[@]}" VEGVESEN_API_KEY="$VEG_SECRET" OPENAI_API_KEY="$LLM_SECRET" -- "$root/scripts/deploy-functions.sh"
+want_rc 0
+in_order "^scw version" "^scw function runtime list region=fr-par" \
+  "^scw function namespace list name=elbatt-functions" "^scw function namespace create name=elbatt-functions" \
+  "^scw function namespace get fns-1" "^scw function namespace get fns-1" \
+  "^scw function function list namespace-id=fns-1 name=health" \
+  "^scw function function create namespace-id=fns-1 name=health runtime=rust196 handler=handle memory-limit=128 " \
+  "^scw function function get-upload-url fn-health content-length=1006 region=fr-par" \
+  "^curl .*-X PUT -H @.* --data-binary @$tmp/dist/health.zip https://s3.fr-par.scw.cloud/" \
+  "^scw function function deploy fn-health" "^scw function function get fn-health" "^scw function function get fn-health" \
+  "^scw function function create namespace-id=fns-1 name=plate-lookup runtime=rust196 handler=handle memory-limit=256 " \
+  "^scw function function create namespace-id=fns-1 name=chat runtime=rust196 handler=handle memory-limit=512 " \
+  "^scw function function get-upload-url fn-chat content-length=1004"
+called "create .*name=plate-lookup .*secret-environment-variables.0.key=VEGVESEN_API_KEY secret-environment-variables.0.value=$VEG_SECRET"
+called "create .*name=chat .*secret-environment-variables.1.key=OPENAI_API_KEY secret-environment-variables.1.value=$LLM_SECRET"
+not_called "create .*name=health .*secret-environment"
+called "create .*name=health .*environment-variables.LOG_FORMAT=json"
+not_called "^curl .*11111111-2222-4333-8444-555555555555"
+grep -q "^X-Auth-Token: 11111111-2222-4333-8444-555555555555$" "$FAKE_STATE/upload-headers" \
+  || problems+=("the upload's header file has no X-Auth-Token")
+grep -qi "^content-type: application/octet-stream$" "$FAKE_STATE/upload-headers" \
+  || problems+=("the upload's header file has no Content-Type")
+never_says "$VEG_SECRET"
+never_says "$LLM_SECRET"
+says "deployed: health plate-lookup chat"
+finish
+
+begin "deploy-functions.sh: existing functions are updated (redeploy=false), not created"
+run functions_exist "${fnenv[@]}" -- "$root/scripts/deploy-functions.sh" health
+want_rc 0
+called "^scw function function update fn-health runtime=rust196 handler=handle memory-limit=128 .* redeploy=false region=fr-par"
+not_called "function (create|namespace create)"
+in_order "function update fn-health" "get-upload-url fn-health" "function deploy fn-health"
+finish
+
+begin "deploy-functions.sh: a failed build fails with error_message and build_message"
+run function_error "${fnenv[@]}" -- "$root/scripts/deploy-functions.sh"
+want_rc 1
+says "function chat is 'error'"
+says "error_message: function build failed"
+says "build_message: error[E0432]: unresolved import"
+says "not deployed: chat"
+finish
+
+begin "deploy-functions.sh: a memory size that is not a tier is refused before any API call"
+run success "${fnenv[@]}" MEMORY_CHAT=300 -- "$root/scripts/deploy-functions.sh"
+want_rc 1
+says "MEMORY_CHAT=300 is not a Functions memory tier"
+not_called "^scw function"
+finish
+
+begin "deploy-functions.sh: a refused upload stops the deploy of that function"
+run success "${fnenv[@]}" FAKE_CURL_UPLOAD_STATUS=403 -- "$root/scripts/deploy-functions.sh" health
+want_rc 1
+says "uploading $tmp/dist/health.zip failed"
+not_called "function function deploy"
+finish
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
