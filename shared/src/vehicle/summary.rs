@@ -26,7 +26,8 @@ const FUEL_DIESEL: &str = "2";
 const HYBRID_NONE: &str = "INGEN";
 const HYBRID_PLUG_IN: &str = "LADBAR";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Default` is a record with nothing known (every field `None`, powertrain `Unknown`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VehicleSummary {
     /// As the registry displays it, e.g. "EK 39085".
     pub plate: Option<String>,
@@ -81,7 +82,7 @@ pub struct VehicleSummary {
     pub battery_warranty: Option<BatteryWarranty>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Powertrain {
     BatteryElectric,
@@ -90,6 +91,7 @@ pub enum Powertrain {
     Hybrid,
     Combustion,
     /// The record has no fuel or hybrid codes we can decide on.
+    #[default]
     Unknown,
 }
 
@@ -697,39 +699,7 @@ mod tests {
         ] {
             let record: Kjoretoydata = serde_json::from_str(json).expect("valid JSON");
             let summary = summarize(&record, TODAY);
-            assert_eq!(
-                summary,
-                VehicleSummary {
-                    plate: None,
-                    vin: None,
-                    make: None,
-                    model: None,
-                    vehicle_class: None,
-                    first_registration: None,
-                    first_registration_norway: None,
-                    registration_status: None,
-                    registration_status_text: None,
-                    deregistered_since: None,
-                    fuel_types: Vec::new(),
-                    powertrain: Powertrain::Unknown,
-                    is_electric: false,
-                    hybrid_category: None,
-                    is_plug_in_hybrid: false,
-                    power_kw: None,
-                    power_source: None,
-                    range_km: None,
-                    range_standard: None,
-                    energy_use_wh_per_km: None,
-                    curb_weight_kg: None,
-                    max_weight_kg: None,
-                    colour: None,
-                    seats: None,
-                    eu_control_deadline: None,
-                    eu_control_last_approved: None,
-                    battery_warranty: None,
-                },
-                "input {json}"
-            );
+            assert_eq!(summary, VehicleSummary::default(), "input {json}");
         }
     }
 

@@ -369,35 +369,7 @@ pub(super) mod tests {
     use super::*;
 
     pub(crate) fn empty_summary() -> VehicleSummary {
-        VehicleSummary {
-            plate: None,
-            vin: None,
-            make: None,
-            model: None,
-            vehicle_class: None,
-            first_registration: None,
-            first_registration_norway: None,
-            registration_status: None,
-            registration_status_text: None,
-            deregistered_since: None,
-            fuel_types: Vec::new(),
-            powertrain: Powertrain::Unknown,
-            is_electric: false,
-            hybrid_category: None,
-            is_plug_in_hybrid: false,
-            power_kw: None,
-            power_source: None,
-            range_km: None,
-            range_standard: None,
-            energy_use_wh_per_km: None,
-            curb_weight_kg: None,
-            max_weight_kg: None,
-            colour: None,
-            seats: None,
-            eu_control_deadline: None,
-            eu_control_last_approved: None,
-            battery_warranty: None,
-        }
+        VehicleSummary::default()
     }
 
     /// A summary shaped like the one for the e-Golf fixture.
