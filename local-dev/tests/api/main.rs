@@ -5,7 +5,9 @@
 
 mod binary;
 mod chat;
+mod faults;
 mod helpers;
+mod hostile;
 mod parity;
 mod plate_lookup;
 mod routing;

@@ -29,6 +29,10 @@ pub struct ServeOptions {
     /// Open connections at most; further clients wait in the listen backlog until one closes,
     /// which bounds memory under a flood of idle connections.
     pub max_connections: usize,
+    /// Request line plus headers at most, in bytes; larger heads get hyper's `431`. Without it
+    /// hyper accepts heads up to its ~400 KiB read buffer, far beyond what any front end in
+    /// front of a function forwards (API Gateway stops at 10 KiB).
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServeOptions {
@@ -37,6 +41,7 @@ impl Default for ServeOptions {
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(15),
             max_connections: 4096,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -56,7 +61,8 @@ pub async fn serve(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        .max_header_size(options.max_header_bytes);
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     let grace = options.shutdown_grace;
     tokio::pin!(shutdown);
@@ -211,6 +217,45 @@ mod tests {
             raw_get(addr).await.is_err(),
             "still accepting after shutdown"
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_head_over_the_limit_is_refused_with_431() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Arc::new(Router::single(
+            Arc::new(Slow),
+            CorsConfig {
+                origins: vec![],
+                allow_localhost: false,
+            },
+        ));
+        let options = ServeOptions {
+            max_header_bytes: 16 * 1024,
+            ..Default::default()
+        };
+        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(
+            listener,
+            router,
+            async { drop(stopped.await) },
+            options,
+        ));
+        for (size, status) in [(8 * 1024, "200"), (20 * 1024, "431")] {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\nconnection: close\r\n\r\n",
+                "a".repeat(size)
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            assert!(
+                out.starts_with(&format!("HTTP/1.1 {status}")),
+                "{size} bytes: {out}"
+            );
+        }
     }
 
     #[tokio::test]

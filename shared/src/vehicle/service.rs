@@ -213,7 +213,11 @@ mod tests {
 
     #[test]
     fn an_empty_list_is_not_found_and_garbage_is_a_bad_response() {
-        assert!(parse_response(br#"{"kjoretoydataListe":[]}"#).unwrap().is_none());
+        assert!(
+            parse_response(br#"{"kjoretoydataListe":[]}"#)
+                .unwrap()
+                .is_none()
+        );
         assert!(
             parse_response(br#"{"feilmelding":"KJENNEMERKE_UKJENT"}"#)
                 .unwrap()
@@ -227,7 +231,10 @@ mod tests {
             parse_response(br#"{"kjoretoydataListe":{"x":1}}"#),
             Err(LookupError::BadResponse { .. })
         ));
-        assert!(matches!(parse_response(b"[]"), Err(LookupError::BadResponse { .. })));
+        assert!(matches!(
+            parse_response(b"[]"),
+            Err(LookupError::BadResponse { .. })
+        ));
     }
 
     #[test]

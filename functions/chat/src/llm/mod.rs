@@ -231,8 +231,7 @@ impl LlmClient {
         }
 
         let mut acc = StreamAccumulator::new();
-        let mut events = sse_events(response.bytes_stream());
-        let mut bytes = 0usize;
+        let mut events = sse_events(response.bytes_stream(), MAX_STREAM_BYTES);
         loop {
             let wait_until = if acc.has_output() {
                 (Instant::now() + self.idle_timeout).min(deadline)
@@ -250,15 +249,14 @@ impl LlmClient {
             let event = match next {
                 None => break,
                 Some(Ok(ev)) => ev,
+                Some(Err(EventStreamError::Transport(BodyError::TooLarge))) => {
+                    return Err(LlmError::TooLarge);
+                }
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "the event stream broke");
                     return Err(LlmError::Truncated);
                 }
             };
-            bytes += event.data.len();
-            if bytes > MAX_STREAM_BYTES {
-                return Err(LlmError::TooLarge);
-            }
             for out in acc
                 .push(&event.event, &event.data)
                 .map_err(LlmError::Provider)?
@@ -300,15 +298,101 @@ impl LlmClient {
     }
 }
 
-/// The SSE events of a streamed response body: the framing [`LlmClient`] uses, public so the
-/// `sse_stream` fuzz target exercises exactly it.
+/// No chunk of a Chat Completions stream comes near this (the largest are a few KiB).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The framing is fed pieces at most this long: it copies the rest of its buffer for every
+/// line it takes off, so its cost per piece grows with the square of the piece's length (4 MiB
+/// of empty lines kept it busy for 10 s in large reads, 1.6 s in these pieces).
+const FRAME_PIECE: usize = 256;
+
+/// The UTF-8 byte-order mark, which the SSE format allows at the start of a stream.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Why a streamed response body stopped before its end.
+#[derive(Debug)]
+pub enum BodyError<E> {
+    /// The connection failed.
+    Transport(E),
+    /// More than the cap arrived, or a line longer than any event carries.
+    TooLarge,
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for BodyError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::Transport(e) => e.fmt(f),
+            BodyError::TooLarge => f.write_str("the stream passed its size cap"),
+        }
+    }
+}
+
+/// The SSE events of a streamed response body, which may be at most `limit` bytes with lines
+/// of at most [`MAX_LINE_BYTES`]: the framing [`LlmClient`] uses, public so the `sse_stream`
+/// fuzz target exercises exactly it.
+///
+/// Both caps count raw bytes, not event data: eventsource-stream keeps an unfinished line in
+/// its buffer and rescans all of it for every piece that arrives, so a body that never ends a
+/// line would grow without bound and cost quadratic time until a timeout.
+///
+/// A leading byte-order mark is dropped here, even when it arrives split over several chunks:
+/// eventsource-stream 0.2.3 strips it itself with `&text[1..]`, which panics inside the
+/// three-byte character (found by the fuzz target; fuzz/regressions/sse_stream/).
 pub fn sse_events<S, E>(
     body: S,
-) -> impl futures_util::Stream<Item = Result<eventsource_stream::Event, EventStreamError<E>>>
+    limit: usize,
+) -> impl futures_util::Stream<Item = Result<eventsource_stream::Event, EventStreamError<BodyError<E>>>>
++ Unpin
 where
-    S: futures_util::Stream<Item = Result<Bytes, E>>,
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
 {
-    body.eventsource()
+    let mut received = 0usize;
+    // Bytes since the last line break.
+    let mut line = 0usize;
+    // The bytes read so far while they could still be the start of a byte-order mark.
+    let mut head: Option<Vec<u8>> = Some(Vec::new());
+    body.map(move |chunk| {
+        let chunk = chunk.map_err(BodyError::Transport)?;
+        received = received.saturating_add(chunk.len());
+        line = match chunk.iter().rposition(|b| matches!(b, b'\n' | b'\r')) {
+            Some(at) => chunk.len() - at - 1,
+            None => line.saturating_add(chunk.len()),
+        };
+        if received > limit || line > MAX_LINE_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        let Some(mut seen) = head.take() else {
+            return Ok(chunk);
+        };
+        if seen.is_empty() && chunk.len() >= BOM.len() {
+            return Ok(if chunk.starts_with(BOM) {
+                chunk.slice(BOM.len()..)
+            } else {
+                chunk
+            });
+        }
+        seen.extend_from_slice(&chunk);
+        if seen.len() < BOM.len() && BOM.starts_with(&seen) {
+            // Undecided: hold the bytes back.
+            head = Some(seen);
+            return Ok(Bytes::new());
+        }
+        Ok(match seen.strip_prefix(BOM) {
+            Some(rest) => Bytes::copy_from_slice(rest),
+            None => Bytes::from(seen),
+        })
+    })
+    .flat_map(|chunk| {
+        let pieces: Vec<_> = match chunk {
+            Ok(bytes) => (0..bytes.len())
+                .step_by(FRAME_PIECE)
+                .map(|at| Ok(bytes.slice(at..bytes.len().min(at + FRAME_PIECE))))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures_util::stream::iter(pieces)
+    })
+    .eventsource()
 }
 
 /// reqwest's error text includes the URL; ours carries no secret, but keep logs short.
@@ -367,4 +451,82 @@ fn jitter() -> f64 {
             .map_or(0, |d| d.as_nanos()),
     );
     0.5 + (h.finish() % 1000) as f64 / 2000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn framed(chunks: &[&[u8]]) -> Vec<(String, String)> {
+        let body = futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok::<_, std::convert::Infallible>(Bytes::copy_from_slice(c))),
+        );
+        sse_events(body, usize::MAX)
+            .map(|event| event.map(|e| (e.event, e.data)).unwrap())
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_body_starting_with_a_byte_order_mark_is_framed_without_panicking() {
+        // The fuzz target's crash (fuzz/regressions/sse_stream/crash-a2add97f…), body only.
+        assert_eq!(
+            framed(&[b"\xEF\xBB\xBF: rrrrr$"]).await,
+            Vec::<(String, String)>::new()
+        );
+        let event = vec![("message".to_owned(), "[DONE]".to_owned())];
+        assert_eq!(framed(&[b"\xEF\xBB\xBFdata: [DONE]\n\n"]).await, event);
+        // Split over chunks, as TCP reads may deliver it.
+        assert_eq!(
+            framed(&[b"\xEF", b"\xBB", b"\xBFdata: [DO", b"NE]\n\n"]).await,
+            event
+        );
+        assert_eq!(framed(&[b"\xEF\xBB", b"\xBFdata: [DONE]\n\n"]).await, event);
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_cap_is_cut_even_when_no_event_ever_ends() {
+        let body = |line: &'static [u8], chunks: usize| {
+            futures_util::stream::iter(
+                std::iter::once(Bytes::from_static(b"data: "))
+                    .chain(std::iter::repeat_n(Bytes::from_static(line), chunks))
+                    .map(Ok::<_, std::convert::Infallible>),
+            )
+        };
+        let too_large = |first: &Option<Result<_, EventStreamError<BodyError<_>>>>| {
+            matches!(
+                first,
+                Some(Err(EventStreamError::Transport(BodyError::TooLarge)))
+            )
+        };
+        // Past the total, in short lines…
+        let first = sse_events(body(b"a\n", 10_000), 10 * 1024).next().await;
+        assert!(too_large(&first), "{first:?}");
+        // …or in one line that never ends, well within the total.
+        let first = sse_events(body(&[b'a'; 1024], 100), usize::MAX)
+            .next()
+            .await;
+        assert!(too_large(&first), "{first:?}");
+        // A long line that ends is fine.
+        let long = [b"data: ".as_slice(), &[b'a'; 60_000], b"\n\n"].concat();
+        let body =
+            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(long))]);
+        let event = sse_events(body, usize::MAX).next().await.unwrap().unwrap();
+        assert_eq!(event.data.len(), 60_000);
+    }
+
+    #[tokio::test]
+    async fn a_body_without_a_byte_order_mark_is_framed_unchanged() {
+        let event = vec![("delta".to_owned(), "\u{FEFF}x".to_owned())];
+        assert_eq!(
+            framed(&[b"event: delta\ndata: \xEF\xBB\xBFx\n\n"]).await,
+            event
+        );
+        assert_eq!(
+            framed(&[b"e", b"vent: delta\ndata: \xEF\xBB\xBFx\n\n"]).await,
+            event
+        );
+    }
 }
