@@ -50,7 +50,7 @@ fi
 run="$(scw_run jobs run get "$run_id" region="$REGION")" || exit 1
 jq -r '"job run \(.id): \(.state), exit code \(.exit_code // 0), took \(.run_duration // "?")"' <<<"$run"
 # The result is the JSON line the job printed on stdout, in the run's logs. Newer CLIs can print
-# them; otherwise they are in Cockpit (docs/DEPLOY.md, "Batch jobs").
+# them; otherwise they are in Cockpit (README, "Deployment" → "Batch jobs").
 if scw jobs run logs --help >/dev/null 2>&1; then
   env -u SCW_DEBUG scw jobs run logs "$run_id" region="$REGION"
 else

@@ -13,7 +13,7 @@
 # REGION defaults to $REGION, else fr-par. Polling every $SCW_POLL_INTERVAL seconds (default 10).
 # The CLI profile is scw's own business: set SCW_PROFILE=elbatt (or activate the profile).
 # Every helper returns non-zero and explains on stderr when something fails; none echoes a
-# secret. See docs/DEPLOY.md ("Helpers").
+# secret. See the README, "Deployment" → "Helpers".
 
 # Deliberately no `set -euo pipefail` here: this file is sourced into interactive shells too.
 # The functions check every step themselves.
@@ -29,7 +29,7 @@ _scw_hint() {
     *"access key is required"* | *"secret key is required"* | *"organization ID is required"* | \
       *"credentials"* | *"401"* | *"authentication is denied"* | *"permission"*)
       echo "hint: the Scaleway CLI has no usable credentials: run 'scw init', or set up the" \
-        "elbatt profile and export SCW_PROFILE=elbatt (docs/DEPLOY.md, 'CLI profile')." >&2 ;;
+        "elbatt profile and export SCW_PROFILE=elbatt (README, 'Deployment' → 'CLI profile')." >&2 ;;
     *"unknown argument"*)
       echo "hint: an argument the CLI does not know: is scw >= $SCW_MIN_VERSION? ('scw version')" >&2 ;;
   esac
@@ -180,7 +180,7 @@ wait_domain_ready() {
       error | locked)
         echo "error: domain $host is '$status': $(jq -r '.[0].error_message // "no error_message"' <<<"$domains")" >&2
         echo "hint: check that $host is a CNAME to the container's endpoint, that CAA on the apex allows" \
-          "letsencrypt.org, then delete and re-create the binding (docs/DEPLOY.md, 'Troubleshooting')." >&2
+          "letsencrypt.org, then delete and re-create the binding (README, 'Deployment' → 'Troubleshooting')." >&2
         return 1 ;;
     esac
     if (( SECONDS - started >= timeout )); then

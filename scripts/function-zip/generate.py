@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lays out one Scaleway Functions crate (runtime rust196) for an Elbatt function.
 
-Called by scripts/package-function.sh; see docs/DEPLOY.md ("Scaleway Functions").
+Called by scripts/package-function.sh; see the README, "Deployment" → "Scaleway Functions".
 
     generate.py FUNCTION WORKSPACE_ROOT STAGING_DIR
 
