@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# The benchmark table: builds everything in release mode, measures the functions and the runner
+# against references taken in the same run (the bare hyper `hello` floor, the runner's own
+# /health, calling the fake upstream directly), prints one markdown table and writes it, with the
+# machine described, to bench/results.md.
+#
+#   scripts/bench.sh            # the full run: ~3 minutes after the release build
+#   scripts/bench.sh --quick    # fewer runs and shorter loads: ~40 s, for a smoke check
+#   scripts/bench.sh --no-build # reuse target/release as it is
+#
+# Everything runs on 127.0.0.1; every load is bounded (wrk -d, request counts) and every process
+# this script starts is stopped when it exits. See bench/README.md for what each figure means.
+# Figures arrive as variables named after `measure`'s keys (see kv below), which shellcheck
+# cannot follow.
+# shellcheck disable=SC2154
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+BUILD=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    --no-build) BUILD=0 ;;
+    -h | --help) sed -n "2,12p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+# ---- prerequisites -------------------------------------------------------------------------
+FIXTURE="${FAKE_VEGVESEN_FIXTURE:-../shared/fixtures/vegvesen/bev-vw-egolf-ek39085.json}"
+missing=0
+need() { # command, how to install
+  command -v "$1" >/dev/null || { echo "bench: $1 is missing: $2" >&2; missing=1; }
+}
+need cargo "install the Rust toolchain (https://rustup.rs), rustc 1.85 or newer"
+need rustc "install the Rust toolchain (https://rustup.rs)"
+need wrk "apt-get install -y wrk"
+need curl "apt-get install -y curl"
+need awk "apt-get install -y gawk"
+[[ -r /proc/self/status ]] || { echo "bench: needs Linux /proc (RSS is read from /proc/PID/status)" >&2; missing=1; }
+[[ -r "$FIXTURE" ]] || { echo "bench: the Vegvesen fixture $FIXTURE is missing: run from a checkout with ../shared beside it, or set FAKE_VEGVESEN_FIXTURE" >&2; missing=1; }
+((missing == 0)) || exit 2
+
+if ((QUICK)); then
+  COLD_ROUNDS=2 COLD_PER_ROUND=5 RSS_RUNS=3 WRK_RUNS=1 WRK_DURATION=3s TTFT_REQ_1=20 TTFT_REQ_50=200
+else
+  COLD_ROUNDS=6 COLD_PER_ROUND=5 RSS_RUNS=5 WRK_RUNS=3 WRK_DURATION=10s TTFT_REQ_1=100 TTFT_REQ_50=1000
+fi
+WRK_CONNECTIONS=64
+WRK_THREADS=2
+FIRST_TOKEN_MS=50
+CHUNK_MS=5
+CHUNKS=20
+
+# ---- build ---------------------------------------------------------------------------------
+TARGET="${CARGO_TARGET_DIR:-target}"
+REL="$TARGET/release"
+build_secs="not built (--no-build)"
+if ((BUILD)); then
+  echo "== cargo build --release (functions, runner, bench tools)" >&2
+  t0=$SECONDS
+  cargo build --release --locked -p health -p plate-lookup -p chat -p local-dev -p bench >&2
+  build_secs="$((SECONDS - t0)) s"
+fi
+for bin in health plate-lookup chat local-dev hello fake-upstream measure; do
+  [[ -x "$REL/$bin" ]] || { echo "bench: $REL/$bin not built (drop --no-build)" >&2; exit 2; }
+done
+M="$REL/measure"
+REL_ABS="$(cd "$REL" && pwd)"
+
+# ---- processes -----------------------------------------------------------------------------
+work="$(mktemp -d "${TMPDIR:-/tmp}/elbatt-bench.XXXXXX")"
+mkdir -p "$work/cwd" # an empty working directory: the runner must not read a developer's .env
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start VAR NAME BIN [K=V...]: starts BIN on a free port with a clean environment; sets VAR to the
+# port and VAR_pid to the process id.
+start() {
+  local var="$1" name="$2" bin="$3" port
+  shift 3
+  port="$("$M" free-port)"
+  (cd "$work/cwd" && exec env -i PORT="$port" HOST=127.0.0.1 "$@" "$REL_ABS/$bin") \
+    >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=("$!")
+  printf -v "$var" '%s' "$port"
+  printf -v "${var}_pid" '%s' "$!"
+  "$M" wait --port "$port" --timeout-secs 20 >/dev/null ||
+    { echo "bench: $name did not start:" >&2; tail -5 "$work/$name.err" >&2; exit 1; }
+}
+stop() { # PID
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# kv PREFIX LINE: every key=value of a `measure` line becomes the variable PREFIX_key.
+kv() {
+  local prefix="$1" pair
+  for pair in $2; do printf -v "${prefix}_${pair%%=*}" '%s' "${pair#*=}"; done
+}
+
+# ---- formatting ----------------------------------------------------------------------------
+rows=()
+row() { rows+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 |"); }
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN { printf f, v }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else printf "—" }'; }
+delta_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f ms", a - b }'; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.2f MiB", b / 1048576 }'; }
+kib_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- 1. cold start -------------------------------------------------------------------------
+# Rounds of a few runs per binary, binaries interleaved, so drift on a shared machine (another
+# build, a noisy neighbour) hits the floor and the functions alike.
+echo "== cold start (exec → first answer), $((COLD_ROUNDS * COLD_PER_ROUND)) runs each in $COLD_ROUNDS interleaved rounds" >&2
+cold_specs=(
+  "hello GET /health 200"
+  "health GET /health 200"
+  "plate-lookup GET /SU18018 503"
+  "chat OPTIONS / 204"
+  "local-dev GET /health 200"
+)
+declare -A cold_all listen_all
+for ((round = 0; round < COLD_ROUNDS; round++)); do
+  for spec in "${cold_specs[@]}"; do
+    read -r bin method path expect <<<"$spec"
+    kv c "$("$M" coldstart --bin "$REL_ABS/$bin" --runs "$COLD_PER_ROUND" --warmup 1 \
+      --method "$method" --path "$path" --expect "$expect" --cwd "$work/cwd")"
+    cold_all[$bin]+="$c_cold_ms_all,"
+    listen_all[$bin]+="$c_listen_ms_all,"
+  done
+done
+for spec in "${cold_specs[@]}"; do
+  read -r bin _ <<<"$spec"
+  prefix="c_${bin//-/_}"
+  # shellcheck disable=SC2086 # the comma lists split into arguments on purpose
+  kv "$prefix" "$("$M" stats --prefix cold_ms -- ${cold_all[$bin]//,/ })"
+  # shellcheck disable=SC2086
+  kv "$prefix" "$("$M" stats --prefix listen_ms -- ${listen_all[$bin]//,/ })"
+done
+cold_row() { # PREFIX SUBJECT
+  local p="$1"
+  local med="${p}_cold_ms_p50" p10="${p}_cold_ms_p10" p90="${p}_cold_ms_p90" mn="${p}_cold_ms_min" mx="${p}_cold_ms_max" lis="${p}_listen_ms_p50" n="${p}_cold_ms_n"
+  row "cold start: exec → first answer" "$2" "$(fmt "${!med}" "%.2f ms")" \
+    "p10–p90 $(fmt "${!p10}" "%.2f")–$(fmt "${!p90}" "%.2f"), min–max $(fmt "${!mn}" "%.2f")–$(fmt "${!mx}" "%.2f") (n=${!n}); listening at $(fmt "${!lis}" "%.2f") ms" \
+    "\`hello\` (bare hyper)" "$(fmt "$c_hello_cold_ms_p50" "%.2f ms")" "$(ratio "${!med}" "$c_hello_cold_ms_p50")"
+}
+row "cold start: exec → first answer" "\`hello\` GET /health → 200 (the floor)" "$(fmt "$c_hello_cold_ms_p50" "%.2f ms")" \
+  "p10–p90 $(fmt "$c_hello_cold_ms_p10" "%.2f")–$(fmt "$c_hello_cold_ms_p90" "%.2f"), min–max $(fmt "$c_hello_cold_ms_min" "%.2f")–$(fmt "$c_hello_cold_ms_max" "%.2f") (n=$c_hello_cold_ms_n); listening at $(fmt "$c_hello_listen_ms_p50" "%.2f") ms" \
+  "—" "—" "1.00×"
+cold_row c_health "\`health\` GET /health → 200"
+cold_row c_plate_lookup "\`plate-lookup\` GET /SU18018 → 503 (no key)"
+cold_row c_chat "\`chat\` OPTIONS / → 204"
+cold_row c_local_dev "runner (\`local-dev\`) GET /health → 200"
+
+# ---- 2. binary sizes -----------------------------------------------------------------------
+size_hello="$(stat -c %s "$REL/hello")"
+for bin in health plate-lookup chat local-dev; do
+  s="$(stat -c %s "$REL/$bin")"
+  row "binary size (release, stripped)" "\`$bin\`" "$(mib "$s")" "$s B" "\`hello\`" "$(mib "$size_hello") ($size_hello B)" "$(ratio "$s" "$size_hello")"
+done
+
+# ---- 3. idle RSS ---------------------------------------------------------------------------
+echo "== idle RSS, $RSS_RUNS starts each" >&2
+idle_rss() { # PREFIX BIN
+  local values=() i line
+  for ((i = 0; i < RSS_RUNS; i++)); do
+    start _p rss-probe "$2"
+    sleep 0.3
+    line="$("$M" rss --pid "$_p_pid")"
+    values+=("${line%% *}")
+    stop "$_p_pid"
+  done
+  kv "$1" "$("$M" stats --prefix rss -- "${values[@]#rss_kib=}")"
+}
+idle_rss i_hello hello
+idle_rss i_health health
+idle_rss i_runner local-dev
+for p in health runner; do
+  med="i_${p}_rss_p50" mn="i_${p}_rss_min" mx="i_${p}_rss_max"
+  subject="\`health\`"; [[ "$p" == runner ]] && subject="runner (\`local-dev\`)"
+  row "idle RSS after start" "$subject" "$(kib_mib "${!med}")" "min–max $(kib_mib "${!mn}")–$(kib_mib "${!mx}") ($RSS_RUNS starts)" \
+    "\`hello\`" "$(kib_mib "$i_hello_rss_p50")" "$(ratio "${!med}" "$i_hello_rss_p50")"
+done
+
+# ---- 4. /health throughput: runner vs hello ------------------------------------------------
+"$REL/fake-upstream" --fixture "$FIXTURE" --first-token-ms "$FIRST_TOKEN_MS" --chunk-ms "$CHUNK_MS" \
+  --chunks "$CHUNKS" --exit-after 1200 >"$work/up.out" 2>"$work/up.err" &
+pids+=("$!")
+for _ in $(seq 1 100); do grep -q '^port=' "$work/up.out" 2>/dev/null && break; sleep 0.05; done
+UP="$(sed -n 's/^port=//p' "$work/up.out")"
+[[ -n "$UP" ]] || { echo "bench: fake-upstream did not start:" >&2; cat "$work/up.err" >&2; exit 1; }
+
+start HELLO hello hello
+start RUNNER runner local-dev \
+  VEGVESEN_API_KEY=bench VEGVESEN_ENDPOINT="http://127.0.0.1:$UP/enkeltoppslag/kjoretoydata" \
+  OPENAI_API_KEY=bench OPENAI_BASE_URL="http://127.0.0.1:$UP/v1" \
+  CHAT_RATE_LIMIT_PER_MINUTE=1000000 CHAT_RATE_LIMIT_BURST=1000000
+wrk_args=(-t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --timeout 5s)
+echo "== /health load: wrk ${wrk_args[*]}, $WRK_RUNS runs each" >&2
+kv w_hello "$("$M" wrk --runs "$WRK_RUNS" --pid "$HELLO_pid" -- "${wrk_args[@]}" "http://127.0.0.1:$HELLO/health")"
+kv w_runner "$("$M" wrk --runs "$WRK_RUNS" --pid "$RUNNER_pid" -- "${wrk_args[@]}" "http://127.0.0.1:$RUNNER/health")"
+kv h_hello "$("$M" rss --pid "$HELLO_pid")"
+kv h_runner "$("$M" rss --pid "$RUNNER_pid")"
+stop "$HELLO_pid"
+
+row "/health throughput" "runner GET /health" "$(fmt "$w_runner_rps_p50" "%.0f req/s")" \
+  "min–max $(fmt "$w_runner_rps_min" "%.0f")–$(fmt "$w_runner_rps_max" "%.0f") over $WRK_RUNS runs; errors $((w_runner_socket_errors + w_runner_non2xx))" \
+  "\`hello\`" "$(fmt "$w_hello_rps_p50" "%.0f req/s")" "$(ratio "$w_runner_rps_p50" "$w_hello_rps_p50")"
+row "/health latency p50 / p99" "runner GET /health" "$(fmt "$w_runner_lat_p50_ms" "%.3f") / $(fmt "$w_runner_lat_p99_ms" "%.3f ms")" \
+  "p99 min–max $(fmt "$w_runner_lat_p99_ms_min" "%.3f")–$(fmt "$w_runner_lat_p99_ms_max" "%.3f") ms" \
+  "\`hello\`" "$(fmt "$w_hello_lat_p50_ms" "%.3f") / $(fmt "$w_hello_lat_p99_ms" "%.3f ms")" "$(ratio "$w_runner_lat_p50_ms" "$w_hello_lat_p50_ms") (p50)"
+row "/health server CPU per request" "runner GET /health" "$(fmt "$w_runner_cpu_us_per_req_p50" "%.2f µs")" \
+  "min–max $(fmt "$w_runner_cpu_us_per_req_min" "%.2f")–$(fmt "$w_runner_cpu_us_per_req_max" "%.2f") µs (user + system time of the server ÷ requests)" \
+  "\`hello\`" "$(fmt "$w_hello_cpu_us_per_req_p50" "%.2f µs")" "$(ratio "$w_runner_cpu_us_per_req_p50" "$w_hello_cpu_us_per_req_p50")"
+row "peak RSS (VmHWM) after /health load" "runner" "$(kib_mib "$h_runner_hwm_kib")" "one process, $WRK_RUNS × $WRK_DURATION at $WRK_CONNECTIONS connections" \
+  "\`hello\`" "$(kib_mib "$h_hello_hwm_kib")" "$(ratio "$h_runner_hwm_kib" "$h_hello_hwm_kib")"
+
+# ---- 5. plate lookup, cache hits -----------------------------------------------------------
+echo "== plate-lookup cache hits" >&2
+status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RUNNER/plate-lookup/EK39085")"
+[[ "$status" == 200 ]] || { echo "bench: warming the plate cache answered $status" >&2; exit 1; }
+calls_before="$(curl -s "http://127.0.0.1:$UP/count" | sed 's/.*"vegvesen":\([0-9]*\).*/\1/')"
+kv w_plate "$("$M" wrk --runs "$WRK_RUNS" --pid "$RUNNER_pid" -- "${wrk_args[@]}" "http://127.0.0.1:$RUNNER/plate-lookup/EK39085")"
+calls_after="$(curl -s "http://127.0.0.1:$UP/count" | sed 's/.*"vegvesen":\([0-9]*\).*/\1/')"
+row "plate lookup throughput (cache hits)" "runner GET /plate-lookup/EK39085" "$(fmt "$w_plate_rps_p50" "%.0f req/s")" \
+  "min–max $(fmt "$w_plate_rps_min" "%.0f")–$(fmt "$w_plate_rps_max" "%.0f"); p50/p99 $(fmt "$w_plate_lat_p50_ms" "%.3f")/$(fmt "$w_plate_lat_p99_ms" "%.3f") ms; $w_plate_requests requests → $((calls_after - calls_before)) upstream calls ($calls_before to warm); errors $((w_plate_socket_errors + w_plate_non2xx))" \
+  "runner GET /health" "$(fmt "$w_runner_rps_p50" "%.0f req/s")" "$(ratio "$w_plate_rps_p50" "$w_runner_rps_p50")"
+row "plate lookup server CPU per request (cache hits)" "runner GET /plate-lookup/EK39085" "$(fmt "$w_plate_cpu_us_per_req_p50" "%.2f µs")" \
+  "min–max $(fmt "$w_plate_cpu_us_per_req_min" "%.2f")–$(fmt "$w_plate_cpu_us_per_req_max" "%.2f") µs" \
+  "runner GET /health" "$(fmt "$w_runner_cpu_us_per_req_p50" "%.2f µs")" "$(ratio "$w_plate_cpu_us_per_req_p50" "$w_runner_cpu_us_per_req_p50")"
+
+# ---- 6. chat pass-through ------------------------------------------------------------------
+echo "== chat pass-through (fake upstream: ${FIRST_TOKEN_MS} ms to the first chunk, ${CHUNK_MS} ms between $CHUNKS chunks)" >&2
+chat_body='{"message":"Hvor lenge varer batterigarantien?","stream":true}'
+direct_body='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hvor lenge varer batterigarantien?"}]}'
+for c in 1 50; do
+  n="$TTFT_REQ_1"; ((c == 50)) && n="$TTFT_REQ_50"
+  kv "t_direct_$c" "$("$M" ttft --url "http://127.0.0.1:$UP/v1/chat/completions" --body "$direct_body" --format openai --concurrency "$c" --requests "$n")"
+  kv "t_runner_$c" "$("$M" ttft --url "http://127.0.0.1:$RUNNER/chat" --body "$chat_body" --format elbatt --concurrency "$c" --requests "$n")"
+  for what in ttft total; do
+    label="time to first token"; [[ "$what" == total ]] && label="whole reply"
+    r50="t_runner_${c}_${what}_ms_p50" r99="t_runner_${c}_${what}_ms_p99" d50="t_direct_${c}_${what}_ms_p50" d99="t_direct_${c}_${what}_ms_p99"
+    rerr="t_runner_${c}_errors" derr="t_direct_${c}_errors"
+    row "chat $label p50 / p99, $c concurrent" "runner POST /chat (SSE)" "$(fmt "${!r50}" "%.2f") / $(fmt "${!r99}" "%.2f ms")" \
+      "$n requests; errors ${!rerr} (direct ${!derr})" \
+      "fake upstream directly" "$(fmt "${!d50}" "%.2f") / $(fmt "${!d99}" "%.2f ms")" "$(delta_ms "${!r50}" "${!d50}") / $(delta_ms "${!r99}" "${!d99}")"
+  done
+done
+kv h_runner_all "$("$M" rss --pid "$RUNNER_pid")"
+row "peak RSS (VmHWM) after all loads" "runner" "$(kib_mib "$h_runner_all_hwm_kib")" "now $(kib_mib "$h_runner_all_rss_kib") resident" \
+  "runner after /health load" "$(kib_mib "$h_runner_hwm_kib")" "$(ratio "$h_runner_all_hwm_kib" "$h_runner_hwm_kib")"
+
+# ---- the table -----------------------------------------------------------------------------
+cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+ram="$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+mode="full"; ((QUICK)) && mode="--quick"
+{
+  echo "Machine: ${cpu:-unknown CPU}, $(nproc) cores, $ram RAM, Linux $(uname -r); $(rustc --version)."
+  echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), scripts/bench.sh $mode; release build $build_secs; load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (anything above 0 is other work sharing the 2 cores)."
+  echo "Cold starts: $((COLD_ROUNDS * COLD_PER_ROUND)) runs each in $COLD_ROUNDS interleaved rounds (one unrecorded warm-up run per round), page cache warm. Load: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION × $WRK_RUNS runs, on the same 2 cores as the server."
+  echo "Fake upstream: $FIRST_TOKEN_MS ms to the first chunk, $CHUNK_MS ms between $CHUNKS chunks."
+  echo
+  echo "| figure | subject | median | spread | reference (same run) | reference | ratio / Δ |"
+  echo "|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+} >"$work/table.md"
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`scripts/bench.sh\`; what each figure means is in [README.md](README.md)."
+  echo
+  cat "$work/table.md"
+} >bench/results.md
+cat "$work/table.md"
+echo >&2
+echo "bench: written to bench/results.md" >&2
