@@ -9,7 +9,7 @@
 #   scripts/bench.sh --no-build # reuse target/release as it is
 #
 # Everything runs on 127.0.0.1; every load is bounded (wrk -d, request counts) and every process
-# this script starts is stopped when it exits. See bench/README.md for what each figure means.
+# this script starts is stopped when it exits. See the README, "Performance", for what each figure means.
 # Figures arrive as variables named after `measure`'s keys (see kv below), which shellcheck
 # cannot follow.
 # shellcheck disable=SC2154
@@ -276,7 +276,7 @@ mode="full"; ((QUICK)) && mode="--quick"
 {
   echo "# Benchmark results"
   echo
-  echo "Written by \`scripts/bench.sh\`; what each figure means is in [README.md](README.md)."
+  echo "Written by \`scripts/bench.sh\`; what each figure means is in the [README](../README.md#performance)."
   echo
   cat "$work/table.md"
 } >bench/results.md
