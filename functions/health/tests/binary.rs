@@ -140,3 +140,63 @@ async fn lambda_mode_without_the_function_name_fails_naming_the_variable() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AWS_LAMBDA_FUNCTION_NAME"));
 }
+
+#[tokio::test]
+async fn log_format_json_writes_flat_json_lines_with_level_message_and_request_id() {
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"))
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = elbatt::outbound::http_client(Duration::from_secs(2));
+    let url = format!("http://127.0.0.1:{port}/health");
+    let mut answered = false;
+    for _ in 0..100 {
+        if let Ok(resp) = client
+            .get(&url)
+            .header("x-request-id", "log-test-1")
+            .send()
+            .await
+        {
+            answered = resp.status() == 200;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered);
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut access = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+        assert!(
+            v["level"].as_str().is_some_and(|l| l == l.to_lowercase()),
+            "{line}"
+        );
+        assert!(
+            v["message"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+        if v["message"] == "access" {
+            access = Some(v);
+        }
+    }
+    let access = access.expect("an access line");
+    assert_eq!(access["request_id"], "log-test-1");
+    assert_eq!(access["level"], "info");
+    assert_eq!(access["function"], "health");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["path"], "/health");
+}
