@@ -18,27 +18,41 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test]
-async fn the_health_binary_answers_on_port_with_no_other_environment() {
+/// Starts the binary on a free port with only `PORT` and `vars` in its environment, and waits
+/// until `GET /health` (with `headers`) answers; returns the child, its port and that response.
+async fn start_on_port(
+    vars: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> (tokio::process::Child, u16, reqwest::Response) {
     let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"))
         .env_clear()
         .env("PORT", port.to_string())
+        .envs(vars.iter().copied())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let client = elbatt::outbound::http_client(Duration::from_secs(2));
-    let url = format!("http://127.0.0.1:{port}/health");
-    let mut body = None;
     for _ in 0..100 {
-        if let Ok(resp) = client.get(&url).send().await {
-            assert_eq!(resp.status(), 200);
-            body = Some(resp.text().await.unwrap());
-            break;
+        let mut req = client.get(format!("http://127.0.0.1:{port}/health"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Ok(resp) = req.send().await {
+            return (child, port, resp);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    panic!("the health binary never answered on port {port}");
+}
+
+#[tokio::test]
+async fn the_health_binary_answers_on_port_with_no_other_environment() {
+    let (mut child, port, resp) = start_on_port(&[], &[]).await;
+    assert_eq!(resp.status(), 200);
+    let body = Some(resp.text().await.unwrap());
+    let client = elbatt::outbound::http_client(Duration::from_secs(2));
     assert_eq!(body.as_deref(), Some(r#"{"status":"healthy"}"#));
     // Its own endpoint also answers at `/` (Scaleway Functions) and `/api/health` (Kubernetes).
     let root = client
@@ -143,31 +157,9 @@ async fn lambda_mode_without_the_function_name_fails_naming_the_variable() {
 
 #[tokio::test]
 async fn log_format_json_writes_flat_json_lines_with_level_message_and_request_id() {
-    let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"))
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let client = elbatt::outbound::http_client(Duration::from_secs(2));
-    let url = format!("http://127.0.0.1:{port}/health");
-    let mut answered = false;
-    for _ in 0..100 {
-        if let Ok(resp) = client
-            .get(&url)
-            .header("x-request-id", "log-test-1")
-            .send()
-            .await
-        {
-            answered = resp.status() == 200;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(answered);
+    let (mut child, _, resp) =
+        start_on_port(&[("LOG_FORMAT", "json")], &[("x-request-id", "log-test-1")]).await;
+    assert_eq!(resp.status(), 200);
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().unwrap().to_string()])
         .status()

@@ -182,24 +182,34 @@ mod tests {
         Ok(out)
     }
 
-    #[tokio::test]
-    async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
+    /// Serves [`Slow`] on a free port; dropping the sender (or sending) stops it.
+    async fn start(
+        options: ServeOptions,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = Arc::new(Router::single(
-            Arc::new(Slow),
-            CorsConfig {
-                origins: vec![],
-                allow_localhost: false,
-            },
-        ));
+        let cors = CorsConfig {
+            origins: vec![],
+            allow_localhost: false,
+        };
+        let router = Arc::new(Router::single(Arc::new(Slow), cors));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(
             listener,
             router,
             async { drop(stopped.await) },
-            ServeOptions::default(),
+            options,
         ));
+        (addr, stop, server)
+    }
+
+    #[tokio::test]
+    async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
+        let (addr, stop, server) = start(ServeOptions::default()).await;
         let in_flight = tokio::spawn(raw_get(addr));
         tokio::time::sleep(Duration::from_millis(100)).await;
         stop.send(()).unwrap();
@@ -222,26 +232,11 @@ mod tests {
     #[tokio::test]
     async fn a_request_head_over_the_limit_is_refused_with_431() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = Arc::new(Router::single(
-            Arc::new(Slow),
-            CorsConfig {
-                origins: vec![],
-                allow_localhost: false,
-            },
-        ));
         let options = ServeOptions {
             max_header_bytes: 16 * 1024,
             ..Default::default()
         };
-        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(
-            listener,
-            router,
-            async { drop(stopped.await) },
-            options,
-        ));
+        let (addr, _stop, _server) = start(options).await;
         for (size, status) in [(8 * 1024, "200"), (20 * 1024, "431")] {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
             let head = format!(
@@ -260,26 +255,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_grace_period_bounds_shutdown() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = Arc::new(Router::single(
-            Arc::new(Slow),
-            CorsConfig {
-                origins: vec![],
-                allow_localhost: false,
-            },
-        ));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let options = ServeOptions {
             shutdown_grace: Duration::from_millis(50),
             ..Default::default()
         };
-        let server = tokio::spawn(serve(
-            listener,
-            router,
-            async { drop(stopped.await) },
-            options,
-        ));
+        let (addr, stop, server) = start(options).await;
         let _in_flight = tokio::spawn(raw_get(addr));
         tokio::time::sleep(Duration::from_millis(50)).await;
         let started = std::time::Instant::now();
