@@ -12,7 +12,7 @@ use std::sync::Arc;
 use elbatt::config::{ConfigError, CorsConfig, Env, ServerConfig, VARIABLES};
 use elbatt::http::Function;
 use elbatt::runtime::Router;
-use elbatt::vehicle::service::{VehicleConfig, VehicleService};
+use elbatt::vehicle::service::VehicleService;
 
 /// The runbook's port.
 pub const DEFAULT_PORT: u16 = 8000;
@@ -24,7 +24,7 @@ pub type MountList = Vec<(&'static str, Arc<dyn Function>)>;
 pub fn mounts(env: &Env) -> Result<MountList, ConfigError> {
     let health: Arc<dyn Function> = Arc::new(health::Health);
     // One vehicle service for both functions: one cache, as in the all-in-one container.
-    let vehicles = VehicleConfig::from_env(env)?.map(|c| Arc::new(VehicleService::new(c)));
+    let vehicles = VehicleService::from_env(env)?;
     let plate: Arc<dyn Function> = Arc::new(plate_lookup::PlateLookup::new(vehicles.clone()));
     let chat: Arc<dyn Function> = Arc::new(chat::Chat::new(
         chat::config::ChatConfig::from_env(env)?,

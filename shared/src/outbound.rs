@@ -7,6 +7,14 @@ use std::time::Duration;
 
 static PROVIDER: Once = Once::new();
 
+/// A fresh pseudo-random number for retry jitter and ids that need spread, not secrecy: every
+/// `RandomState` is keyed from per-process randomness and bumped per instance, so its hash of
+/// the current instant differs each call. No `rand` crate needed.
+pub fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::RandomState::new().hash_one(std::time::Instant::now())
+}
+
 /// A client with the given connect timeout. Request timeouts are set per call by the caller,
 /// since each upstream has its own budget.
 ///

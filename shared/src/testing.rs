@@ -72,6 +72,32 @@ pub async fn spawn_router_with(router: Router, options: ServeOptions) -> Running
     }
 }
 
+/// Serves `handler` over HTTP/1.1 on `127.0.0.1:0` until the runtime ends; the fakes below
+/// are each just a handler.
+async fn serve_fake<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(http::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let fut = handler(req);
+                    async move { Ok::<_, Infallible>(fut.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
 /// What a function posted back to the fake runtime for one invocation.
 #[derive(Debug, Clone)]
 pub enum Posted {
@@ -91,31 +117,15 @@ pub struct FakeLambdaRuntime {
 
 impl FakeLambdaRuntime {
     pub async fn start(events: Vec<Value>) -> FakeLambdaRuntime {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let queue = Arc::new(Mutex::new(
             events.into_iter().enumerate().collect::<VecDeque<_>>(),
         ));
         let (tx, posted) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let queue = Arc::clone(&queue);
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: http::Request<Incoming>| {
-                        let queue = Arc::clone(&queue);
-                        let tx = tx.clone();
-                        async move { Ok::<_, Infallible>(runtime_api(req, &queue, &tx).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let addr = serve_fake(move |req| {
+            let (queue, tx) = (Arc::clone(&queue), tx.clone());
+            async move { runtime_api(req, &queue, &tx).await }
+        })
+        .await;
         FakeLambdaRuntime { addr, posted }
     }
 
@@ -297,8 +307,6 @@ pub struct FakeVegvesen {
 
 impl FakeVegvesen {
     pub async fn start(replies: Vec<(&str, Vec<Reply>)>, default: Reply) -> FakeVegvesen {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let recorded = Arc::new(Mutex::new(Vec::new()));
         let table: Arc<Mutex<std::collections::HashMap<String, VecDeque<Reply>>>> =
             Arc::new(Mutex::new(
@@ -308,45 +316,32 @@ impl FakeVegvesen {
                     .collect(),
             ));
         let rec = Arc::clone(&recorded);
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (table, rec, default) = (Arc::clone(&table), Arc::clone(&rec), default.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: http::Request<Incoming>| {
-                        let (table, rec, default) =
-                            (Arc::clone(&table), Arc::clone(&rec), default.clone());
-                        async move {
-                            let kjennemerke = req.uri().query().and_then(|q| {
-                                url_pairs(q)
-                                    .into_iter()
-                                    .find(|(k, _)| k == "kjennemerke")
-                                    .map(|(_, v)| v)
-                            });
-                            rec.lock().unwrap().push(Recorded {
-                                path_and_query: req.uri().to_string(),
-                                kjennemerke: kjennemerke.clone(),
-                                headers: req.headers().clone(),
-                            });
-                            let reply = {
-                                let mut t = table.lock().unwrap();
-                                match kjennemerke.and_then(|k| t.get_mut(&k)) {
-                                    Some(q) if q.len() > 1 => q.pop_front().unwrap(),
-                                    Some(q) => q.front().cloned().unwrap_or(default),
-                                    None => default,
-                                }
-                            };
-                            Ok::<_, Infallible>(respond(reply).await)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+        let addr = serve_fake(move |req| {
+            let (table, rec, default) = (Arc::clone(&table), Arc::clone(&rec), default.clone());
+            async move {
+                let kjennemerke = req.uri().query().and_then(|q| {
+                    url_pairs(q)
+                        .into_iter()
+                        .find(|(k, _)| k == "kjennemerke")
+                        .map(|(_, v)| v)
                 });
+                rec.lock().unwrap().push(Recorded {
+                    path_and_query: req.uri().to_string(),
+                    kjennemerke: kjennemerke.clone(),
+                    headers: req.headers().clone(),
+                });
+                let reply = {
+                    let mut t = table.lock().unwrap();
+                    match kjennemerke.and_then(|k| t.get_mut(&k)) {
+                        Some(q) if q.len() > 1 => q.pop_front().unwrap(),
+                        Some(q) => q.front().cloned().unwrap_or(default),
+                        None => default,
+                    }
+                };
+                respond(reply).await
             }
-        });
+        })
+        .await;
         FakeVegvesen { addr, recorded }
     }
 

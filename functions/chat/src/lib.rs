@@ -24,7 +24,7 @@ use elbatt::config::{ConfigError, Env};
 use elbatt::http::{
     Body, BoxFuture, Function, Request, RequestBody, Response, error_response, json, request_id,
 };
-use elbatt::vehicle::service::{VehicleConfig, VehicleService};
+use elbatt::vehicle::service::VehicleService;
 use http::{HeaderValue, Method, StatusCode, header};
 use tokio::sync::mpsc;
 
@@ -46,7 +46,7 @@ impl Chat {
     /// A chat or Vegvesen variable is malformed (missing keys are not errors: offline mode and
     /// "plate lookup not configured" answer instead).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let vehicles = VehicleConfig::from_env(env)?.map(|c| Arc::new(VehicleService::new(c)));
+        let vehicles = VehicleService::from_env(env)?;
         Ok(Self::new(ChatConfig::from_env(env)?, vehicles))
     }
 

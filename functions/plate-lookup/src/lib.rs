@@ -21,7 +21,7 @@ use elbatt::http::{
 use elbatt::plate::{Plate, PlateError};
 use elbatt::vehicle::VehicleSummary;
 use elbatt::vehicle::client::LookupError;
-use elbatt::vehicle::service::{VehicleConfig, VehicleService};
+use elbatt::vehicle::service::VehicleService;
 use http::{Method, StatusCode};
 use serde::Serialize;
 
@@ -102,9 +102,7 @@ impl PlateLookup {
     /// A Vegvesen or cache variable is malformed (a missing key is not an error: lookups then
     /// answer 503).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self::new(
-            VehicleConfig::from_env(env)?.map(|c| Arc::new(VehicleService::new(c))),
-        ))
+        Ok(Self::new(VehicleService::from_env(env)?))
     }
 
     /// Uses a shared service (the runner gives chat and plate-lookup the same one, so they share

@@ -7,5 +7,5 @@ fn main() -> std::process::ExitCode {
     if let Some(input) = plate_lookup::job::detect(&env, &args) {
         return plate_lookup::job::main(&env, input);
     }
-    elbatt::runtime::run_function(plate_lookup::PlateLookup::from_env)
+    elbatt::runtime::run_function_with(&env, plate_lookup::PlateLookup::from_env)
 }

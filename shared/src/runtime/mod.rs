@@ -60,12 +60,21 @@ where
     F: Function,
     B: FnOnce(&Env) -> Result<F, ConfigError>,
 {
-    let env = Env::from_process();
-    telemetry::init(&env);
+    run_function_with(&Env::from_process(), build)
+}
+
+/// [`run_function`] with an environment already read (a binary that looked at it first, such
+/// as `plate-lookup` deciding on job mode, does not read it twice).
+pub fn run_function_with<F, B>(env: &Env, build: B) -> ExitCode
+where
+    F: Function,
+    B: FnOnce(&Env) -> Result<F, ConfigError>,
+{
+    telemetry::init(env);
     let setup = || -> Result<(Arc<dyn Function>, CorsConfig, ServerConfig), ConfigError> {
-        let function: Arc<dyn Function> = Arc::new(build(&env)?);
-        let cors = CorsConfig::from_env(&env, false)?;
-        let server = ServerConfig::from_env(&env, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080)?;
+        let function: Arc<dyn Function> = Arc::new(build(env)?);
+        let cors = CorsConfig::from_env(env, false)?;
+        let server = ServerConfig::from_env(env, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080)?;
         Ok((function, cors, server))
     };
     let (function, cors, server) = match setup() {
@@ -75,7 +84,7 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    match Mode::detect(&env) {
+    match Mode::detect(env) {
         Mode::Lambda => {
             // lambda_runtime panics on these; name the missing one instead.
             for var in LAMBDA_REQUIRED {

@@ -9,7 +9,6 @@
 //! are logged only after their URL (which holds the plate) is stripped.
 
 use std::cmp::min;
-use std::hash::BuildHasher;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -361,14 +360,7 @@ fn valid_retry_after(value: &HeaderValue) -> Option<String> {
 fn backoff(base: Duration, attempt: u32) -> Duration {
     let ceiling = base.saturating_mul(1 << attempt.min(16)).min(MAX_BACKOFF);
     let ceiling_nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-    Duration::from_nanos(random_u64() % ceiling_nanos.saturating_add(1))
-}
-
-/// Jitter needs spread, not unpredictability, so no `rand` crate: every `RandomState` is
-/// seeded with fresh per-process randomness and bumped per instance, which makes its hash of
-/// anything a new pseudo-random number.
-fn random_u64() -> u64 {
-    std::hash::RandomState::new().hash_one(std::time::Instant::now())
+    Duration::from_nanos(crate::outbound::random_u64() % ceiling_nanos.saturating_add(1))
 }
 
 /// An error with its causes: reqwest's own message ("error sending request") hides them. The

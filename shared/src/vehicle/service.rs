@@ -84,6 +84,14 @@ pub struct VehicleService {
 }
 
 impl VehicleService {
+    /// The instance's service, or `None` when `VEGVESEN_API_KEY` is unset.
+    ///
+    /// # Errors
+    /// A Vegvesen or cache variable is malformed.
+    pub fn from_env(env: &Env) -> Result<Option<Arc<Self>>, ConfigError> {
+        Ok(VehicleConfig::from_env(env)?.map(|c| Arc::new(VehicleService::new(c))))
+    }
+
     pub fn new(config: VehicleConfig) -> Self {
         VehicleService {
             client: Arc::new(VegvesenClient::new(config.client)),

@@ -440,17 +440,9 @@ async fn read_capped_limit(
     }
 }
 
-/// A number in [0.5, 1.0) from std's randomly keyed hasher: enough spread for backoff, no RNG
-/// crate needed.
+/// A number in [0.5, 1.0) for backoff jitter.
 fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    0.5 + (h.finish() % 1000) as f64 / 2000.0
+    0.5 + (elbatt::outbound::random_u64() % 1000) as f64 / 2000.0
 }
 
 #[cfg(test)]

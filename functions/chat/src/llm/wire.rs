@@ -5,10 +5,7 @@
 //! providers, so every response field is optional or defaulted, `null` is read as "absent" and
 //! unknown fields are ignored.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -328,18 +325,15 @@ pub(crate) fn arguments_of(value: &Value) -> String {
 /// A fresh tool-call id: 9 ASCII alphanumerics, the only form Mistral accepts (llm.md §2.4),
 /// and valid for every other provider.
 ///
-/// Ids only have to be unique within one conversation, so the standard library's randomly keyed
-/// hasher mixed with a counter and the clock is enough; no RNG crate is needed.
+/// Ids only have to be unique within one conversation, so the shared pseudo-random source mixed
+/// with a counter is enough; no RNG crate is needed.
 pub fn generate_tool_call_id() -> String {
     const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    if let Ok(since_epoch) = SystemTime::now().duration_since(UNIX_EPOCH) {
-        hasher.write_u128(since_epoch.as_nanos());
-    }
-    let mut bits = hasher.finish();
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // An odd multiplier spreads consecutive counts over all bits before mixing them in.
+    let mut bits = elbatt::outbound::random_u64() ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (0..9)
         .map(|_| {
             let digit = ALPHABET[(bits % 62) as usize];
