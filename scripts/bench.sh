@@ -22,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n "2,12p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n "2,12p" scripts/bench.sh | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -70,16 +70,8 @@ M="$REL/measure"
 REL_ABS="$(cd "$REL" && pwd)"
 
 # ---- processes -----------------------------------------------------------------------------
-work="$(mktemp -d "${TMPDIR:-/tmp}/elbatt-bench.XXXXXX")"
-mkdir -p "$work/cwd" # an empty working directory: the runner must not read a developer's .env
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib/processes.sh
+source scripts/lib/processes.sh bench
 
 # start VAR NAME BIN [K=V...]: starts BIN on a free port with a clean environment; sets VAR to the
 # port and VAR_pid to the process id.

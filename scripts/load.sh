@@ -24,7 +24,7 @@ BUILD=1
 for arg in "$@"; do
   case "$arg" in
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n "2,11p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n "2,11p" scripts/load.sh | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "load: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -57,16 +57,8 @@ REL_ABS="$(cd "$REL" && pwd)"
 # Every connection is a file descriptor, in wrk and in the runner (plus its upstream pool).
 ulimit -n $((CONNECTIONS * 2 + 1024)) 2>/dev/null || true
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/elbatt-load.XXXXXX")"
-mkdir -p "$work/cwd"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib/processes.sh
+source scripts/lib/processes.sh load
 
 "$REL/fake-upstream" --fixture "$FIXTURE" --first-token-ms "$FIRST_TOKEN_MS" --chunk-ms "$CHUNK_MS" \
   --chunks "$CHUNKS" --exit-after $((DURATION + 600)) >"$work/up.out" 2>"$work/up.err" &
