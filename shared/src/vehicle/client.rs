@@ -8,20 +8,18 @@
 //! Plates are personal data and the key is a secret: neither is ever logged, and reqwest errors
 //! are logged only after their URL (which holds the plate) is stripped.
 
-use std::cmp::min;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::{ACCEPT, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, HeaderValue};
 use reqwest::{Response, Url};
-use time::PrimitiveDateTime;
-use time::format_description::BorrowedFormatItem;
-use time::macros::format_description;
 use tokio::time::Instant;
 
 use crate::config::Secret;
+use crate::outbound::body::{ReadError, read_capped, read_prefix};
+use crate::outbound::{backoff, error_chain, retry_after};
 use crate::plate::Plate;
 use crate::vehicle::cache::CacheError;
 
@@ -41,11 +39,6 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-/// RFC 9110's preferred HTTP-date form, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-const IMF_FIXDATE: &[BorrowedFormatItem<'static>] = format_description!(
-    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-);
 
 /// How to reach Statens vegvesen. `Debug` is safe to log: the key prints as redacted.
 #[derive(Debug, Clone)]
@@ -72,7 +65,7 @@ pub enum LookupError {
     #[error("Statens vegvesen refused the API key (HTTP {status})")]
     KeyRefused { status: u16 },
     #[error("Statens vegvesen daily quota is exhausted")]
-    QuotaExhausted { retry_after: Option<String> },
+    QuotaExhausted { retry_after: Option<Duration> },
     #[error("Statens vegvesen answered HTTP {status}")]
     Upstream { status: u16 },
     #[error("could not reach Statens vegvesen")]
@@ -171,7 +164,8 @@ impl VegvesenClient {
                     return Ok(found);
                 }
                 Err(error) if error.retried_by_fetch() && attempt < self.settings.max_retries => {
-                    let delay = backoff(self.settings.retry_base_delay, attempt);
+                    let delay =
+                        backoff::full_jitter(self.settings.retry_base_delay, attempt, MAX_BACKOFF);
                     tracing::warn!(
                         attempt,
                         elapsed_ms,
@@ -214,7 +208,10 @@ impl VegvesenClient {
             "vegvesen answered"
         );
         match status {
-            200 => read_capped(response, MAX_BODY_BYTES).await.map(Some),
+            200 => read_capped(response, MAX_BODY_BYTES, None)
+                .await
+                .map(Some)
+                .map_err(body_failed),
             204 | 404 => Ok(None),
             400 => Err(LookupError::Rejected {
                 reason: rejection_reason(response, plate).await,
@@ -227,10 +224,8 @@ impl VegvesenClient {
                 Err(LookupError::KeyRefused { status })
             }
             422 | 429 => {
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(valid_retry_after);
+                let retry_after =
+                    retry_after::requested_delay(response.headers(), SystemTime::now());
                 Err(LookupError::QuotaExhausted { retry_after })
             }
             _ => Err(LookupError::Upstream { status }),
@@ -275,7 +270,7 @@ impl VegvesenClient {
 fn request_failed(error: reqwest::Error, attempt: u32) -> LookupError {
     // `without_url`: the URL holds the plate.
     let error = error.without_url();
-    tracing::debug!(attempt, error = %chain(&error), "vegvesen request failed");
+    tracing::debug!(attempt, error = %error_chain(&error), "vegvesen request failed");
     if error.is_timeout() {
         LookupError::Timeout
     } else if error.is_builder() {
@@ -286,35 +281,16 @@ fn request_failed(error: reqwest::Error, attempt: u32) -> LookupError {
     }
 }
 
-/// Reads the body chunk by chunk and gives up as soon as it passes `limit`, so a broken or
-/// hostile upstream cannot make us buffer without bound.
-async fn read_capped(mut response: Response, limit: usize) -> Result<Bytes, LookupError> {
-    let too_large = || LookupError::BadResponse {
-        detail: format!("body larger than {limit} bytes"),
-    };
-    let announced = response.content_length().unwrap_or(0);
-    if announced > limit as u64 {
-        return Err(too_large());
-    }
-    let mut body = BytesMut::with_capacity(min(announced as usize, limit));
-    loop {
-        let chunk = match response.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => return Ok(body.freeze()),
-            Err(error) => {
-                let error = error.without_url();
-                tracing::debug!(error = %chain(&error), "vegvesen response body broke off");
-                return Err(if error.is_timeout() {
-                    LookupError::Timeout
-                } else {
-                    LookupError::Unavailable
-                });
-            }
-        };
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
+/// Maps a body that could not be read whole.
+fn body_failed(error: ReadError) -> LookupError {
+    tracing::debug!(%error, "vegvesen response body unusable");
+    match error {
+        ReadError::TooLarge { .. } => LookupError::BadResponse {
+            detail: error.to_string(),
+        },
+        ReadError::Timeout => LookupError::Timeout,
+        ReadError::Broken(e) if e.is_timeout() => LookupError::Timeout,
+        ReadError::Broken(_) => LookupError::Unavailable,
     }
 }
 
@@ -324,7 +300,7 @@ async fn rejection_reason(response: Response, plate: &str) -> Option<String> {
     struct ErrorBody {
         feilmelding: Option<String>,
     }
-    let body = read_capped(response, MAX_ERROR_BODY_BYTES).await.ok()?;
+    let body = read_prefix(response, MAX_ERROR_BODY_BYTES, None).await;
     let reason = serde_json::from_slice::<ErrorBody>(&body)
         .ok()?
         .feilmelding?;
@@ -339,41 +315,6 @@ async fn rejection_reason(response: Response, plate: &str) -> Option<String> {
         return Some("[withheld: the message names the plate]".to_owned());
     }
     Some(reason.chars().take(MAX_REASON_CHARS).collect())
-}
-
-/// The `Retry-After` value if it is valid delay-seconds or an IMF-fixdate HTTP-date, the form
-/// RFC 9110 says senders use; the obsolete RFC 850 and asctime forms are dropped rather than
-/// passed on to our clients.
-fn valid_retry_after(value: &HeaderValue) -> Option<String> {
-    let text = value.to_str().ok()?.trim();
-    let delay_seconds =
-        !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u64>().is_ok();
-    if delay_seconds || PrimitiveDateTime::parse(text, IMF_FIXDATE).is_ok() {
-        Some(text.to_owned())
-    } else {
-        None
-    }
-}
-
-/// "Full jitter": a random wait between zero and `base × 2^attempt` (capped), so instances that
-/// failed together do not retry together.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let ceiling = base.saturating_mul(1 << attempt.min(16)).min(MAX_BACKOFF);
-    let ceiling_nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-    Duration::from_nanos(crate::outbound::random_u64() % ceiling_nanos.saturating_add(1))
-}
-
-/// An error with its causes: reqwest's own message ("error sending request") hides them. The
-/// causes come from hyper and the OS and carry no URL.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -497,7 +438,9 @@ mod tests {
     fn reply_with_retry_after(status: u16, retry_after: &str) -> http::Response<Full<Bytes>> {
         let mut response = reply(status, "Antall kjoretoy i respons overstiger kvote");
         let value = HeaderValue::from_str(retry_after).expect("header value");
-        response.headers_mut().insert(RETRY_AFTER, value);
+        response
+            .headers_mut()
+            .insert(reqwest::header::RETRY_AFTER, value);
         response
     }
 
@@ -636,24 +579,30 @@ mod tests {
 
     #[tokio::test]
     async fn an_exhausted_quota_passes_on_only_a_valid_retry_after_and_is_not_retried() {
+        let far = std::time::SystemTime::now() + Duration::from_secs(7 * 86_400);
+        let far = httpdate::fmt_http_date(far);
         let cases = [
-            (429, "3600", Some("3600")),
-            (
-                422,
-                "Sun, 06 Nov 2033 08:49:37 GMT",
-                Some("Sun, 06 Nov 2033 08:49:37 GMT"),
-            ),
-            (429, "after midnight", None),
+            (429, "3600".to_owned(), Some(3600..=3600)),
+            // A date is measured from now: about a week, give or take the test's own run time.
+            (422, far, Some(7 * 86_400 - 60..=7 * 86_400)),
+            (429, "after midnight".to_owned(), None),
         ];
         for (status, header, expected) in cases {
-            let fake = start_fake(move |_| reply_with_retry_after(status, header)).await;
+            let value = header.clone();
+            let fake = start_fake(move |_| reply_with_retry_after(status, &value)).await;
             let outcome = fake.client().fetch_plate("SU18018").await;
-            let retry_after = expected.map(str::to_owned);
-            assert_eq!(
-                outcome,
-                Err(LookupError::QuotaExhausted { retry_after }),
-                "{header}"
-            );
+            match (outcome, &expected) {
+                (Err(LookupError::QuotaExhausted { retry_after: None }), None) => {}
+                (
+                    Err(LookupError::QuotaExhausted {
+                        retry_after: Some(d),
+                    }),
+                    Some(range),
+                ) => {
+                    assert!(range.contains(&d.as_secs()), "{header}: {d:?}");
+                }
+                (other, _) => panic!("{header}: {other:?}"),
+            }
             assert_eq!(fake.calls(), 1);
         }
         let fake = start_fake(|_| reply(429, "")).await;
@@ -951,50 +900,6 @@ mod tests {
             !logs.contains("SU18018") && !logs.contains("kjennemerke"),
             "{logs}"
         );
-    }
-
-    #[test]
-    fn retry_after_accepts_delay_seconds_and_http_dates_only() {
-        let check = |raw: &str| valid_retry_after(&HeaderValue::from_str(raw).expect("header"));
-        assert_eq!(check("0"), Some("0".to_owned()));
-        assert_eq!(check(" 120 "), Some("120".to_owned()));
-        assert_eq!(
-            check("Sun, 06 Nov 1994 08:49:37 GMT").as_deref(),
-            Some("Sun, 06 Nov 1994 08:49:37 GMT")
-        );
-        for invalid in [
-            "",
-            "-5",
-            "+5",
-            "1.5",
-            "99999999999999999999999",
-            "tomorrow",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
-            "Sun, 06 Nov 1994 08:49:37 CET",
-        ] {
-            assert_eq!(check(invalid), None, "{invalid:?}");
-        }
-    }
-
-    #[test]
-    fn backoff_is_random_below_a_doubling_capped_ceiling() {
-        let base = Duration::from_millis(200);
-        for attempt in 0..4 {
-            let ceiling = base * 2u32.pow(attempt);
-            let waits: Vec<Duration> = (0..50).map(|_| backoff(base, attempt)).collect();
-            assert!(
-                waits.iter().all(|wait| *wait <= ceiling),
-                "{attempt}: {waits:?}"
-            );
-            assert!(
-                waits.iter().any(|wait| *wait != waits[0]),
-                "jittered: {waits:?}"
-            );
-        }
-        assert!(backoff(base, 40) <= MAX_BACKOFF);
-        assert!(backoff(Duration::MAX, u32::MAX) <= MAX_BACKOFF);
-        assert_eq!(backoff(Duration::ZERO, 3), Duration::ZERO);
     }
 
     #[test]

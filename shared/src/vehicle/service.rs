@@ -209,7 +209,9 @@ impl HttpError for LookupError {
 
     fn retry_after(&self) -> Option<String> {
         match self {
-            LookupError::QuotaExhausted { retry_after } => retry_after.clone(),
+            LookupError::QuotaExhausted { retry_after } => {
+                retry_after.map(crate::outbound::retry_after::header_value)
+            }
             _ => None,
         }
     }
@@ -253,7 +255,7 @@ mod tests {
             (LookupError::KeyRefused { status: 403 }, 502),
             (
                 LookupError::QuotaExhausted {
-                    retry_after: Some("3600".into()),
+                    retry_after: Some(Duration::from_secs(3600)),
                 },
                 503,
             ),
@@ -266,7 +268,7 @@ mod tests {
             assert_eq!(err.status().as_u16(), status, "{err:?}");
         }
         let quota = LookupError::QuotaExhausted {
-            retry_after: Some("3600".into()),
+            retry_after: Some(Duration::from_secs(3600)),
         };
         assert_eq!(quota.retry_after().as_deref(), Some("3600"));
         let rejected = LookupError::Rejected {

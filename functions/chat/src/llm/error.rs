@@ -91,7 +91,7 @@ impl ProviderError {
             status: Some(status),
             message: for_log(&message),
             code: fields.code(),
-            retry_after: retry_after(headers, SystemTime::now()),
+            retry_after: elbatt::outbound::retry_after::requested_delay(headers, SystemTime::now()),
         }
     }
 
@@ -312,35 +312,6 @@ fn classify_by_name(fields: &ErrorFields) -> ProviderErrorKind {
         .map_or(Kind::Other, |&(_, kind)| kind)
 }
 
-/// The delay the server asks for: `retry-after-ms` (milliseconds, possibly fractional) first,
-/// then `retry-after` as seconds (possibly fractional) or an HTTP date, parsed with `httpdate`.
-/// A date in the past means "now". Unparseable or negative values are ignored.
-fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
-    };
-    let non_negative_seconds = |seconds: f64| {
-        (seconds >= 0.0)
-            .then(|| Duration::try_from_secs_f64(seconds).ok())
-            .flatten()
-    };
-
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if let Some(delay) = non_negative_seconds(ms / 1000.0) {
-            return Some(delay);
-        }
-    }
-    let value = header("retry-after")?;
-    if let Ok(seconds) = value.parse::<f64>() {
-        return non_negative_seconds(seconds);
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 /// Collapses whitespace and cuts to [`MAX_MESSAGE_CHARS`] on a character boundary.
 fn for_log(message: &str) -> String {
     let collapsed = message.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -529,67 +500,6 @@ mod tests {
         let error = from_body(503, "");
         assert_eq!(error.message, "Service Unavailable");
         assert_eq!(error.kind, ProviderErrorKind::Overloaded);
-    }
-
-    #[test]
-    fn retry_after_ms_wins_over_retry_after_and_may_be_fractional() {
-        let map = headers(&[("retry-after-ms", "1500.5"), ("retry-after", "30")]);
-        assert_eq!(
-            retry_after(&map, SystemTime::now()),
-            Some(Duration::from_micros(1_500_500))
-        );
-    }
-
-    #[test]
-    fn retry_after_in_seconds_may_be_fractional_and_is_not_capped() {
-        let now = SystemTime::now();
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", "20")]), now),
-            Some(Duration::from_secs(20))
-        );
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", "0.25")]), now),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", "86400")]), now),
-            Some(Duration::from_secs(86_400))
-        );
-    }
-
-    #[test]
-    fn retry_after_as_an_http_date_is_measured_from_now() {
-        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        let map = headers(&[("retry-after", "Sun, 06 Nov 1994 08:50:07 GMT")]);
-        assert_eq!(retry_after(&map, now), Some(Duration::from_secs(30)));
-    }
-
-    #[test]
-    fn retry_after_as_a_past_date_means_now() {
-        let map = headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]);
-        assert_eq!(retry_after(&map, SystemTime::now()), Some(Duration::ZERO));
-    }
-
-    #[test]
-    fn a_bad_retry_after_ms_falls_back_to_retry_after() {
-        let map = headers(&[("retry-after-ms", "soon"), ("retry-after", "2")]);
-        assert_eq!(
-            retry_after(&map, SystemTime::now()),
-            Some(Duration::from_secs(2))
-        );
-    }
-
-    #[test]
-    fn unparseable_or_negative_retry_after_is_ignored() {
-        let now = SystemTime::now();
-        for value in ["-5", "later", "NaN", "inf", "1e400"] {
-            assert_eq!(
-                retry_after(&headers(&[("retry-after", value)]), now),
-                None,
-                "{value}"
-            );
-        }
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
     #[test]

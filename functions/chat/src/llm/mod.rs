@@ -18,6 +18,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
+use elbatt::outbound::body::{ReadError, read_capped, read_prefix};
+use elbatt::outbound::{backoff, error_chain};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use tokio::time::Instant;
@@ -162,21 +164,19 @@ impl LlmClient {
         }
     }
 
-    /// Exponential backoff from 0.5 s with jitter (a random 50–100 % of the step, so clients that
-    /// failed together do not retry together), or the server's own delay when it gave one;
-    /// capped either way.
+    /// The server's own delay when it gave one, else exponential backoff from 0.5 s with full
+    /// jitter; capped either way.
     fn backoff(&self, attempt: u32, err: &LlmError) -> Duration {
-        if let LlmError::Provider(ProviderError {
-            retry_after: Some(d),
-            ..
-        }) = err
-        {
-            return (*d).min(self.retry_max_delay);
-        }
-        let ceiling = Duration::from_millis(500)
-            .saturating_mul(1 << attempt.min(6))
-            .min(self.retry_max_delay);
-        ceiling.mul_f64(jitter())
+        let requested = match err {
+            LlmError::Provider(ProviderError { retry_after, .. }) => *retry_after,
+            _ => None,
+        };
+        backoff::delay(
+            requested,
+            Duration::from_millis(500),
+            attempt,
+            self.retry_max_delay,
+        )
     }
 
     async fn attempt(
@@ -198,13 +198,14 @@ impl LlmClient {
         }
         let response = match tokio::time::timeout_at(first_token_by, builder.send()).await {
             Err(_) => return Err(self.timeout_before_output(first_token_by, deadline)),
-            Ok(Err(e)) => return Err(LlmError::Connect(strip_url(&e))),
+            // The causes (hyper, the OS) say why; the URL carries nothing worth logging.
+            Ok(Err(e)) => return Err(LlmError::Connect(error_chain(&e.without_url()))),
             Ok(Ok(r)) => r,
         };
         let status = response.status().as_u16();
         if status != 200 {
             let headers = response.headers().clone();
-            let body = read_capped(response, first_token_by).await;
+            let body = read_prefix(response, MAX_ERROR_BODY, Some(first_token_by)).await;
             return Err(LlmError::Provider(ProviderError::from_http(
                 status, &headers, &body,
             )));
@@ -216,7 +217,13 @@ impl LlmClient {
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
         if !is_sse {
             // A server that ignored `stream: true` answers with one JSON completion.
-            let body = read_capped_limit(response, first_token_by, MAX_STREAM_BYTES).await?;
+            let body = read_capped(response, MAX_STREAM_BYTES, Some(first_token_by))
+                .await
+                .map_err(|e| match e {
+                    ReadError::TooLarge { .. } => LlmError::TooLarge,
+                    ReadError::Timeout => LlmError::TurnTimeout,
+                    ReadError::Broken(_) => LlmError::Truncated,
+                })?;
             let completion = Completion::from_response_body(&body).map_err(LlmError::Provider)?;
             if completion.text.trim().is_empty() && completion.tool_calls.is_empty() {
                 return Err(LlmError::Empty);
@@ -393,56 +400,6 @@ where
         futures_util::stream::iter(pieces)
     })
     .eventsource()
-}
-
-/// reqwest's error text includes the URL; ours carries no secret, but keep logs short.
-fn strip_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_connect() {
-        "connect"
-    } else if e.is_timeout() {
-        "timeout"
-    } else {
-        "request"
-    };
-    format!("{kind} error")
-}
-
-async fn read_capped(response: reqwest::Response, until: Instant) -> Vec<u8> {
-    read_capped_limit(response, until, MAX_ERROR_BODY)
-        .await
-        .unwrap_or_default()
-}
-
-async fn read_capped_limit(
-    response: reqwest::Response,
-    until: Instant,
-    limit: usize,
-) -> Result<Vec<u8>, LlmError> {
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    loop {
-        match tokio::time::timeout_at(until, stream.next()).await {
-            Err(_) => return Err(LlmError::TurnTimeout),
-            Ok(None) => return Ok(body),
-            Ok(Some(Err(_))) => return Err(LlmError::Truncated),
-            Ok(Some(Ok(chunk))) => {
-                let room = limit.saturating_sub(body.len());
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if body.len() >= limit {
-                    return if limit == MAX_ERROR_BODY {
-                        Ok(body)
-                    } else {
-                        Err(LlmError::TooLarge)
-                    };
-                }
-            }
-        }
-    }
-}
-
-/// A number in [0.5, 1.0) for backoff jitter.
-fn jitter() -> f64 {
-    0.5 + (elbatt::outbound::random_u64() % 1000) as f64 / 2000.0
 }
 
 #[cfg(test)]

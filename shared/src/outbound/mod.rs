@@ -1,6 +1,11 @@
-//! Outbound HTTP clients (Statens vegvesen, the LLM provider): reqwest over rustls with the
-//! `ring` provider, built only when first needed so `health` and cold starts never pay for TLS
-//! set-up.
+//! What every outbound call (Statens vegvesen, the LLM provider) shares: the HTTP client
+//! (reqwest over rustls with the `ring` provider, built only when first needed so `health` and
+//! cold starts never pay for TLS set-up), backoff with jitter ([`backoff`]), the server's
+//! requested delay ([`retry_after`]), capped body reads ([`body`]) and error chains for logs.
+
+pub mod backoff;
+pub mod body;
+pub mod retry_after;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -37,4 +42,17 @@ pub fn http_client(connect_timeout: Duration) -> reqwest::Client {
             tracing::error!(error = %e, "HTTP client could not be configured; using defaults");
             reqwest::Client::new()
         })
+}
+
+/// An error with its causes, for logs: reqwest's own message ("error sending request") hides
+/// them. Strip URLs that carry personal data (`reqwest::Error::without_url`) before calling.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
