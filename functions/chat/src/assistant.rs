@@ -244,7 +244,13 @@ impl Assistant {
 
     fn messages(&self, turn: &Turn) -> Vec<Message> {
         let mut messages = Vec::with_capacity(turn.history.len() + 2);
-        messages.push(Message::system(self.cfg.system_prompt.clone()));
+        // Today's date goes last in the system message, read once per turn so every round of
+        // the turn sends the same system message.
+        let today = crate::clock::today_line(self.cfg.clock.today_oslo());
+        messages.push(Message::system(format!(
+            "{}\n\n{today}",
+            self.cfg.system_prompt.trim_end()
+        )));
         for h in &turn.history {
             messages.push(match h.role {
                 Role::User => Message::user(h.content.clone()),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use elbatt::config::{ConfigError, Env, Secret};
 
+use crate::clock::Clock;
 use crate::llm::wire::TokenLimit;
 
 /// The built-in system prompt (Norwegian bokmål); `CHAT_SYSTEM_PROMPT_FILE` replaces it.
@@ -100,6 +101,9 @@ pub struct ChatConfig {
     pub max_tool_rounds: u32,
     pub daily_token_budget: Option<u64>,
     pub system_prompt: String,
+    /// Where "now" comes from: today's date (Europe/Oslo) is added to the system prompt each
+    /// turn. Always the system clock from the environment; tests set a fixed one.
+    pub clock: Clock,
     pub limits: Limits,
     pub rate_limit: RateLimit,
 }
@@ -251,6 +255,7 @@ impl ChatConfig {
             max_tool_rounds: 3,
             daily_token_budget: (budget > 0).then_some(budget),
             system_prompt,
+            clock: Clock::System,
             limits: Limits {
                 max_body_bytes: env.parse_or("CHAT_MAX_BODY_BYTES", 32 * 1024)?,
                 max_message_chars: env.parse_or("CHAT_MAX_MESSAGE_CHARS", 2000)?,

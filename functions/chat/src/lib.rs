@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod assistant;
+pub mod clock;
 pub mod config;
 pub mod guard;
 pub mod llm;

@@ -6,16 +6,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat::Chat;
+use chat::clock::Clock;
+use chat::config::ChatConfig;
 use elbatt::config::{CorsConfig, Env};
 use elbatt::runtime::Router;
 use elbatt::testing::{FakeVegvesen, Reply, RunningServer, spawn_router, vegvesen_fixture};
+use elbatt::vehicle::service::VehicleService;
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::macros::datetime;
 
 use crate::fake_llm::{FakeLlm, Script};
 use crate::sse_client::{self, Event};
 
 /// The API key the fake model expects to see as `Authorization: Bearer …`.
 pub(crate) const API_KEY: &str = "sk-test-elbatt-0123";
+
+/// The instant every test turn runs at: late on New Year's Eve in UTC, already 1 January 2026
+/// in Norway, so a date taken in UTC instead of Europe/Oslo would show.
+pub(crate) const NOW: OffsetDateTime = datetime!(2025-12-31 23:30 UTC);
+
+/// The date line the system prompt must end with at [`NOW`].
+pub(crate) const TODAY_LINE: &str =
+    "Dagens dato i Norge (Europe/Oslo): torsdag 1. januar 2026 (2026-01-01).";
 
 /// No turn may take longer, whatever the fake does (`CHAT_TURN_TIMEOUT_SECS` is 5 here).
 const TURN_LIMIT: Duration = Duration::from_secs(8);
@@ -88,7 +101,11 @@ impl App {
             vars.push(((*k).to_owned(), (*v).to_owned()));
         }
         let env = Env::from_pairs(vars);
-        let chat = Chat::from_env(&env).unwrap();
+        // The configuration `Chat::from_env` builds, with the clock fixed so the date in the
+        // system prompt is known.
+        let mut cfg = ChatConfig::from_env(&env).unwrap();
+        cfg.clock = Clock::Fixed(NOW);
+        let chat = Chat::new(cfg, VehicleService::from_env(&env).unwrap());
         let cors = CorsConfig::from_env(&env, false).unwrap();
         App {
             server: spawn_router(Router::single(Arc::new(chat), cors)).await,

@@ -10,6 +10,7 @@ mod faults;
 mod guards;
 mod helpers;
 mod offline;
+mod prompt;
 mod quirks;
 mod sse_client;
 mod streaming;
