@@ -14,6 +14,8 @@ command -v python3 >/dev/null || { echo "test-scripts: python3 is required" >&2;
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 export FAKE_LOG="$tmp/calls.log" FAKE_STATE="$tmp/state"
+# scripts/smoke.sh is tested with the real curl against scripts/tests/fake_elbatt.py.
+real_path="$PATH"
 export PATH="$fakes:$PATH" SCW_POLL_INTERVAL=0 SMOKE_SCRIPT="$fakes/smoke.sh"
 unset SCW_PROFILE VEGVESEN_API_KEY OPENAI_API_KEY SCW_SECRET_KEY REBIND_DOMAIN SKIP_SMOKE
 
@@ -362,6 +364,58 @@ want_rc 1
 says "uploading $tmp/dist/health.zip failed"
 not_called "function function deploy"
 finish
+
+# ---------------------------------------------------------------------------------------------
+# scripts/smoke.sh (the real curl, against scripts/tests/fake_elbatt.py)
+
+# smoke_against [BROKEN_PATH...]: runs smoke.sh against a fake runner with those paths broken.
+smoke_against() {
+  local log="$tmp/fake-elbatt.out" pid addr=""
+  : >"$log"
+  python3 "$root/scripts/tests/fake_elbatt.py" "$@" >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 50); do
+    addr="$(sed -n 's/^listening on //p' "$log" | head -1)"
+    [[ -n "$addr" ]] && break
+    sleep 0.1
+  done
+  if [[ -z "$addr" ]]; then
+    problems+=("the fake runner did not start: $(cat "$log")")
+  else
+    run success PATH="$real_path" BASE_URL="http://$addr" EXPECT_PLATE_LOOKUP=unconfigured -- "$root/scripts/smoke.sh"
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+if ! PATH="$real_path" command -v curl >/dev/null; then
+  begin "smoke.sh: the real curl is installed (apt-get install curl)"
+  problems+=("curl is missing")
+  finish
+else
+  begin "smoke.sh: every check passes against a healthy runner: 9 passed, 0 failed, exit 0"
+  smoke_against
+  want_rc 0
+  [[ "$(tail -1 "$tmp/out")" == "9 passed, 0 failed" ]] || problems+=("last line: $(tail -1 "$tmp/out")")
+  never_says "FAIL"
+  finish
+
+  begin "smoke.sh: failing checks are each named and counted, later checks still run, exit 1"
+  smoke_against /api/health /no-such-function
+  want_rc 1
+  says "FAIL: GET /api/health: 500"
+  says "FAIL: GET /no-such-function: want a JSON 404, got 500"
+  says "ok   plate-lookup without VEGVESEN_API_KEY -> 503 naming the variable"
+  [[ "$(tail -1 "$tmp/out")" == "7 passed, 2 failed" ]] || problems+=("last line: $(tail -1 "$tmp/out"), want 7 passed, 2 failed")
+  finish
+
+  begin "smoke.sh: no server at all fails every check: 0 passed, 9 failed, exit 1"
+  run success PATH="$real_path" BASE_URL="http://127.0.0.1:9" -- "$root/scripts/smoke.sh"
+  want_rc 1
+  says "no answer from http://127.0.0.1:9"
+  [[ "$(tail -1 "$tmp/out")" == "0 passed, 9 failed" ]] || problems+=("last line: $(tail -1 "$tmp/out")")
+  finish
+fi
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
