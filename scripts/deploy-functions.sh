@@ -38,7 +38,7 @@ memory_for() {
   var="MEMORY_$(tr 'a-z-' 'A-Z_' <<<"$1")"
   case "$1" in health) v=128 ;; plate-lookup) v=256 ;; *) v=512 ;; esac
   v="${!var:-$v}"
-  # Only these memory:vCPU pairs exist (scaleway.md §1.5).
+  # Only these memory:vCPU pairs exist (docs/upstreams/scaleway.md#functions-limits).
   [[ " 128 256 512 1024 2048 3072 4096 " == *" $v "* ]] || die "$var=$v is not a Functions memory tier (128 256 512 1024 2048 3072 4096)"
   printf '%s' "$v"
 }
@@ -48,6 +48,26 @@ secrets_for() {
     plate-lookup) echo VEGVESEN_API_KEY ;;
     chat) echo VEGVESEN_API_KEY OPENAI_API_KEY ;;
   esac
+}
+
+# upload_url_ok URL: the zip upload carries the Scaleway secret key (X-Auth-Token), so it may go
+# only to Scaleway over HTTPS: https://, no user-info, a host under scw.cloud or scaleway.com
+# (the presigned Object Storage URL is https://s3.<region>.scw.cloud/…), an optional port, then
+# a path. Anything else (http://, another host, s3.fr-par.scw.cloud.evil.example,
+# scw.cloud@evil.example, a backslash) is refused before curl sees it.
+upload_url_ok() {
+  local url="$1" rest authority host
+  [[ "$url" == https://* ]] || return 1
+  [[ "$url" != *[[:space:][:cntrl:]\\]* ]] || return 1
+  rest="${url#https://}"
+  authority="${rest%%[/?#]*}"
+  # The authority must end at a path: `https://host?x` and `https://host#x` are refused too.
+  [[ "$rest" == "$authority" || "${rest:${#authority}:1}" == / ]] || return 1
+  [[ "$authority" != *@* ]] || return 1
+  host="${authority%:*}"
+  [[ "$host" == "$authority" || "${authority##*:}" =~ ^[0-9]{1,5}$ ]] || return 1
+  host="${host,,}"
+  [[ "$host" =~ ^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+(scw\.cloud|scaleway\.com)$ ]]
 }
 
 # wait_function ID NAME: polls until ready; error -> error_message and build_message.
@@ -172,6 +192,8 @@ for fn in "${functions[@]}"; do
   size="$(stat -c %s "$zip")"
   upload="$(scw_run function function get-upload-url "$fn_id" content-length="$size" region="$REGION")" || exit 1
   url="$(jq -r '.url' <<<"$upload")"
+  upload_url_ok "$url" || die "refusing to upload $fn: the upload URL '$url' is not https:// on a" \
+    "Scaleway host (*.scw.cloud, *.scaleway.com), and the upload would carry the secret key"
   hdr="$headers_dir/$fn"
   {
     echo "Content-Type: application/octet-stream"

@@ -365,6 +365,37 @@ says "uploading $tmp/dist/health.zip failed"
 not_called "function function deploy"
 finish
 
+# The upload carries the Scaleway secret key: only https:// to a Scaleway host may get it.
+for bad in "http://s3.fr-par.scw.cloud/scw-srvless-uploads/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://uploads.evil.example/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://s3.fr-par.scw.cloud.evil.example/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://evilscw.cloud/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://s3.fr-par.scw.cloud@evil.example/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://s3.fr-par.scw.cloud:443@evil.example/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://evil.example\\@s3.fr-par.scw.cloud/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://evil.example?.scw.cloud/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://evil.example#.scaleway.com/x?X-Amz-Signature=f4k3" \
+  "https://s3.fr-par.scw.cloud:x/fn-health.zip?X-Amz-Signature=f4k3"; do
+  begin "deploy-functions.sh: an upload URL off Scaleway's HTTPS is refused, the key never sent: $bad"
+  run success "${fnenv[@]}" FAKE_SCW_UPLOAD_URL="$bad" -- "$root/scripts/deploy-functions.sh" health
+  want_rc 1
+  says "refusing to upload health"
+  not_called "^curl"
+  not_called "function function deploy"
+  [[ ! -e "$FAKE_STATE/upload-headers" ]] || problems+=("a header file (with X-Auth-Token) reached curl")
+  finish
+done
+
+for good in "https://s3.nl-ams.scw.cloud/scw-srvless-uploads/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://S3.FR-PAR.SCW.CLOUD:443/scw-srvless-uploads/fn-health.zip?X-Amz-Signature=f4k3" \
+  "https://uploads.api.scaleway.com/fn-health.zip?X-Amz-Signature=f4k3"; do
+  begin "deploy-functions.sh: a Scaleway HTTPS upload URL is used: $good"
+  run success "${fnenv[@]}" FAKE_SCW_UPLOAD_URL="$good" -- "$root/scripts/deploy-functions.sh" health
+  want_rc 0
+  grep -qF -- "--data-binary @$tmp/dist/health.zip $good" "$FAKE_LOG" || problems+=("no upload to $good")
+  finish
+done
+
 # ---------------------------------------------------------------------------------------------
 # scripts/smoke.sh (the real curl, against scripts/tests/fake_elbatt.py)
 
