@@ -9,7 +9,7 @@
 #   scripts/bench.sh --no-build # reuse target/release as it is
 #
 # Everything runs on 127.0.0.1; every load is bounded (wrk -d, request counts) and every process
-# this script starts is stopped when it exits. See the README, "Performance", for what each figure means.
+# this script starts is stopped when it exits. See docs/performance.md for what each figure means.
 # Figures arrive as variables named after `measure`'s keys (see kv below), which shellcheck
 # cannot follow.
 # shellcheck disable=SC2154

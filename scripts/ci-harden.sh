@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI's hardening step: replays the committed fuzz regressions, then runs every cargo-fuzz target
 # for 30 s (FUZZ_SECONDS to change it). Exits non-zero on any crash; the crashing input is left
-# in fuzz/regressions/<target>/ (see the README, "Hardening"). The fault and hostile-client suites are
+# in fuzz/regressions/<target>/ (see docs/hardening.md). The fault and hostile-client suites are
 # ordinary tests (`cargo test -p local-dev`) and run with the rest of the workspace.
 #
 # Measured on the 2-core machine: from cold (no fuzz/target; nightly and cargo-fuzz installed)

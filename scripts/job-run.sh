@@ -4,7 +4,7 @@
 #   JOB_DEF_ID=<uuid> scripts/job-run.sh SU18018
 # Environment: JOB_DEF_ID (required), REGION (fr-par), JOB_TIMEOUT (1800 s), SCW_PROFILE.
 # Exit: 0 when the run succeeded; 1 otherwise, with the run's reason, exit code and what that
-# exit code means for plate-lookup (README, "Job mode").
+# exit code means for plate-lookup (docs/api.md#job-mode).
 #
 # Unlike `scw jobs run wait` (exit 0 even for a failed run, gives up after 15 min) this judges the
 # run's state and exit code itself.
@@ -25,7 +25,7 @@ plate="$1"
 
 scw_require || exit 1
 
-# What plate-lookup's exit codes mean (README, "Job mode").
+# What plate-lookup's exit codes mean (docs/api.md#job-mode).
 meaning() {
   case "$1" in
     0) echo "vehicle found" ;;
@@ -50,7 +50,7 @@ fi
 run="$(scw_run jobs run get "$run_id" region="$REGION")" || exit 1
 jq -r '"job run \(.id): \(.state), exit code \(.exit_code // 0), took \(.run_duration // "?")"' <<<"$run"
 # The result is the JSON line the job printed on stdout, in the run's logs. Newer CLIs can print
-# them; otherwise they are in Cockpit (README, "Deployment" → "Batch jobs").
+# them; otherwise they are in Cockpit (docs/deployment.md#batch-jobs-scaleway-jobs).
 if scw jobs run logs --help >/dev/null 2>&1; then
   env -u SCW_DEBUG scw jobs run logs "$run_id" region="$REGION"
 else

@@ -3,7 +3,7 @@
 # `handle`): one self-contained crate per function, every dependency pinned to the workspace's
 # Cargo.lock, the shared crate's source inside as a path dependency.
 #   scripts/package-function.sh <health|chat|plate-lookup|all> [outdir]    # default outdir: dist/
-# Prints one line per zip: its path and size. See the README, "Deployment" → "Scaleway Functions".
+# Prints one line per zip: its path and size. See docs/deployment.md#scaleway-functions-optional.
 set -euo pipefail
 
 usage() { echo "usage: $0 <health|chat|plate-lookup|all> [outdir]" >&2; exit 2; }

@@ -13,7 +13,7 @@
 # REGION defaults to $REGION, else fr-par. Polling every $SCW_POLL_INTERVAL seconds (default 10).
 # The CLI profile is scw's own business: set SCW_PROFILE=elbatt (or activate the profile).
 # Every helper returns non-zero and explains on stderr when something fails; none echoes a
-# secret. See the README, "Deployment" → "Helpers".
+# secret. See docs/deployment.md#helpers.
 
 # Deliberately no `set -euo pipefail` here: this file is sourced into interactive shells too.
 # The functions check every step themselves.

@@ -14,7 +14,7 @@ use elbatt::http::Function;
 use elbatt::runtime::Router;
 use elbatt::vehicle::service::VehicleService;
 
-/// The runbook's port.
+/// The port the deployed `elbatt-api` container serves on (docs/deployment.md#architecture).
 pub const DEFAULT_PORT: u16 = 8000;
 
 /// A path prefix and the function mounted there.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lays out one Scaleway Functions crate (runtime rust196) for an Elbatt function.
 
-Called by scripts/package-function.sh; see the README, "Deployment" → "Scaleway Functions".
+Called by scripts/package-function.sh; see docs/deployment.md#scaleway-functions-optional.
 
     generate.py FUNCTION WORKSPACE_ROOT STAGING_DIR
 

@@ -311,8 +311,8 @@ pub const VARIABLES: &[VarSpec] = &[
     ),
 ];
 
-/// The real enkeltoppslag endpoint (see the README: the runbook's `api.vegvesen.no/vehicles` is a
-/// placeholder that does not exist).
+/// The real enkeltoppslag endpoint (docs/upstreams/vegvesen.md#endpoint-and-key: the
+/// `api.vegvesen.no/vehicles` of older deployment notes is a placeholder that does not exist).
 pub const DEFAULT_VEGVESEN_ENDPOINT: &str =
     "https://akfell-datautlevering.atlas.vegvesen.no/enkeltoppslag/kjoretoydata";
 

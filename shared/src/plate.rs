@@ -1,7 +1,8 @@
 //! `Plate`: a Norwegian registration plate, normalised and checked once where input enters
 //! the system ("parse, don't validate"). Code holding a `Plate` never re-checks it.
 //!
-//! Normalisation follows reference/vegvesen.md §5: Unicode NFKC, upper case, and removal of
+//! Normalisation follows docs/upstreams/vegvesen.md#plates: Unicode NFKC, upper case, and
+//! removal of
 //! all whitespace and the separators people type (`-`, `.`, `_`), so "su 18018", "SU-18018"
 //! and " Su 18 018 " all become `SU18018`, the form the registry API expects. Anything that
 //! cannot be a plate is rejected here, before it costs an upstream call from the daily quota.
@@ -136,7 +137,7 @@ impl Plate {
 /// Splits a standard plate into its letters and digits, or `None` if it is not one.
 ///
 /// Æ, Ø and Å never occur here: the standard series never use them (Statens vegvesen skips
-/// them, see vegvesen.md §5), so a plate containing them can only be personal.
+/// them, see docs/upstreams/vegvesen.md#plates), so a plate containing them can only be personal.
 fn standard_parts(normalised: &str) -> Option<(&str, &str)> {
     let is_standard = match normalised.as_bytes() {
         [l1, l2, first, rest @ ..] => {

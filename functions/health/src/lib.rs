@@ -1,8 +1,8 @@
-//! `health`: the liveness check the runbooks and platform probes call.
+//! `health`: the liveness check that deploy checks and platform probes call.
 //!
 //! - `GET /health` (and `/` on its own endpoint) → `200 {"status":"healthy"}`, byte for byte
-//!   what the Scaleway runbook checks.
-//! - `GET /api/health` → `200 {"ok":true}`, what the Kubernetes runbook checks.
+//!   what `scripts/deploy.sh` checks after a Scaleway deploy.
+//! - `GET /api/health` → `200 {"ok":true}`, what the Kubernetes deployment checks.
 //!
 //! It touches no network, disk or secret and needs no configuration, so it answers even when
 //! every other setting is missing. Run it alone with `cargo run -p health` (port 8080) or

@@ -8,7 +8,8 @@
 //!   plates are not allowed, so commas or newlines) is set and `PORT` is not — what
 //!   `scw jobs definition start … environment-variables.PLATE=SU18018` does.
 //!
-//! Exit codes (documented in the README): 0 every plate found; 2 an invalid plate; 3 a plate
+//! Exit codes (documented in docs/api.md#job-mode): 0 every plate found; 2 an invalid plate;
+//! 3 a plate
 //! not found; 4 an upstream failure; 78 not configured (`VEGVESEN_API_KEY` unset). With several
 //! plates the job goes on past failures and exits with the most serious code seen
 //! (78 > 4 > 3 > 2).

@@ -1,4 +1,4 @@
-//! `/chat` through the runner, streamed end to end: offline with no keys (the runbook's curl),
+//! `/chat` through the runner, streamed end to end: offline with no keys (the curl of docs/api.md),
 //! a plate in the message looked up without a model, and the model (chat's fake
 //! OpenAI-compatible server) calling `lookup_vehicle` against a fake Statens vegvesen.
 
@@ -51,7 +51,7 @@ async fn stream_chat(app: &TestApp, body: &str) -> Vec<Event> {
 #[tokio::test]
 async fn with_no_keys_chat_streams_an_offline_answer_through_the_runner() {
     let app = TestApp::spawn(&[]).await;
-    // The runbook's command, byte for byte.
+    // The curl example of docs/api.md#chat, byte for byte.
     let events = stream_chat(
         &app,
         r#"{"message":"Hvor lenge varer batterigarantien?","stream":true}"#,

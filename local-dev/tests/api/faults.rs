@@ -3,7 +3,7 @@
 //! library would: refuse, accept and hang, drip bytes, answer 5xx/429, send garbage, truncated
 //! or 50 MB bodies, the wrong content type, or cut a stream mid-event.
 //!
-//! For each fault: the documented status (plate lookup, README "plate-lookup") or behaviour
+//! For each fault: the documented status (plate lookup, docs/api.md#plate-lookup) or behaviour
 //! (chat: before any text the turn is answered offline, `provider_failed`; after text, an SSE
 //! `error` event), a bounded total time, no panic on the test's thread (where the runner's
 //! tasks run), and `/health` still answering afterwards. Timeouts are shortened through the
@@ -231,7 +231,7 @@ pub(crate) async fn assert_healthy(app: &TestApp, case: &str) {
 
 // ---- plate lookup ----------------------------------------------------------------------------
 
-/// One plate-lookup fault and what README "plate-lookup" says must come of it.
+/// One plate-lookup fault and what docs/api.md#plate-lookup says must come of it.
 struct PlateCase {
     name: &'static str,
     fault: Option<Fault>,

@@ -50,7 +50,8 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// What Scaleway's ingress puts on a request before the function sees it (scaleway.md §1.6):
+/// What Scaleway's ingress puts on a request before the function sees it
+/// (docs/upstreams/scaleway.md#request-headers):
 /// the client appended to `X-Forwarded-For`, `X-Forwarded-Proto: https`.
 fn ingress(req: &mut Request, peer: SocketAddr) {
     let headers = req.headers_mut();

@@ -3,7 +3,7 @@
 //! request adapter).
 //!
 //! The same router serves a single function binary (mounted at `/` and at `/<name>`), the
-//! all-in-one container (`elbatt-api` in the runbook) and the local runner.
+//! all-in-one container (`elbatt-api`, docs/deployment.md) and the local runner.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

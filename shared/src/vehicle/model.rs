@@ -2,7 +2,8 @@
 //! /enkeltoppslag/kjoretoydata`), covering only the paths the vehicle summary reads.
 //!
 //! The registry documents that optional fields and code values may be added at any time, and
-//! clients report `"-"` or `""` where a field does not apply (reference/vegvesen.md §3). So
+//! clients report `"-"` or `""` where a field does not apply
+//! (docs/upstreams/vegvesen.md#response). So
 //! the model is deliberately forgiving: every field may be missing or `null`, unknown fields
 //! are ignored, a value of the wrong shape becomes "absent" instead of failing the whole
 //! record, and placeholder strings read as absent. Numbers are `f64` because the registry

@@ -1,7 +1,8 @@
 //! [`summarize`]: turns one registry record into a [`VehicleSummary`], the flat, English,
 //! buyer-oriented view that `plate-lookup` returns and `chat` hands to the model.
 //!
-//! Rules follow reference/vegvesen.md §3. Decisions branch on code values (`kodeVerdi`)
+//! Rules follow docs/upstreams/vegvesen.md (#response, #powertrain). Decisions branch on code
+//! values (`kodeVerdi`)
 //! only, never on the Norwegian display texts, which the registry may reword. A value the
 //! record lacks stays `None`; nothing is guessed, and a zero where a physical quantity
 //! belongs (0 km range, 0 kg) is read as "not given".
@@ -297,7 +298,8 @@ fn powertrain(drivverk: Option<&MotorOgDrivverk>, fuel_codes: &[&str]) -> Powert
     }
     match hybrid {
         Some(HYBRID_PLUG_IN) => return Powertrain::PlugInHybrid,
-        // The non-plug-in code is not confirmed (vegvesen.md §8), so any other value counts.
+        // The non-plug-in code is not confirmed (docs/upstreams/vegvesen.md#open-questions), so
+        // any other value counts.
         Some(code) if code != HYBRID_NONE => return Powertrain::Hybrid,
         _ => {}
     }

@@ -1,7 +1,8 @@
 //! Classification of LLM provider errors, from an HTTP error response or from an error payload
 //! inside a 200 stream, into a kind the caller can act on (retry, fall back, or give up).
 //!
-//! Error bodies differ between providers (llm.md §1.5, §2.6), so they are read as loose JSON:
+//! Error bodies differ between providers (docs/upstreams/llm-providers.md#errors-and-retries),
+//! so they are read as loose JSON:
 //! OpenAI's `{"error":{message,type,param,code}}` with a string `code`, OpenRouter's numeric
 //! `code`, Gemini's one-element array, the vLLM/Scaleway legacy `{"object":"error",…}`, and
 //! plain text or HTML from proxies. The HTTP status decides the kind; the body refines it.

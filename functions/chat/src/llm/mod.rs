@@ -2,9 +2,11 @@
 //!
 //! Hand-written over reqwest + `eventsource-stream` rather than async-openai: the providers we
 //! target break a strict SDK's types (numeric error codes, array-shaped errors, tool-call deltas
-//! without `index`), and this keeps the chat binary smaller (llm.md §3.3, §3.5).
+//! without `index`), and this keeps the chat binary smaller
+//! (docs/upstreams/llm-providers.md#client-choice).
 //!
-//! Policy (llm.md §1.5): retries only while nothing has reached the user — on 429 (not
+//! Policy (docs/upstreams/llm-providers.md#retry-after): retries only while nothing has reached
+//! the user — on 429 (not
 //! `insufficient_quota`), 500, 502, 503 and connection errors, at most `LLM_MAX_RETRIES`, with
 //! exponential backoff and full jitter, honouring `retry-after-ms`/`retry-after` up to
 //! `LLM_RETRY_MAX_DELAY_SECS`. 400/401/403 are not retried. Timeouts: connect, first token, the

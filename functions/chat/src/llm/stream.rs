@@ -3,7 +3,8 @@
 //! calls, usage). Pure: no I/O; the caller does the HTTP and the SSE framing.
 //!
 //! Chunks are read as loose JSON rather than typed structs, because "compatible" providers break
-//! the OpenAI shape in many small ways (llm.md §2.6): tool-call fragments without `index`, ids
+//! the OpenAI shape in many small ways (docs/upstreams/llm-providers.md#compatibility-quirks):
+//! tool-call fragments without `index`, ids
 //! repeated in every fragment, parallel calls sharing `index: 0`, whole calls in one chunk, odd
 //! `finish_reason` values, usage in every chunk, and error objects after the 200.
 
@@ -256,7 +257,7 @@ impl StreamAccumulator {
             return;
         };
         // The id and name are set once, never appended: some providers repeat them in every
-        // fragment (llm.md §2.6).
+        // fragment (docs/upstreams/llm-providers.md#compatibility-quirks).
         if call.id.is_none() {
             call.id = id.map(str::to_owned);
         }

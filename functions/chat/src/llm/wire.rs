@@ -1,7 +1,8 @@
 //! OpenAI Chat Completions wire types: the request we send and the non-streaming response we read.
 //!
 //! Requests are ours, so they serialise exactly and leave out anything unset: several
-//! "compatible" providers reject fields they do not know (llm.md §2.6). Responses come from many
+//! "compatible" providers reject fields they do not know
+//! (docs/upstreams/llm-providers.md#wire-format). Responses come from many
 //! providers, so every response field is optional or defaulted, `null` is read as "absent" and
 //! unknown fields are ignored.
 
@@ -119,8 +120,8 @@ pub struct ToolCall {
     pub kind: FunctionType,
     pub function: FunctionCall,
     /// Gemini 3 returns `extra_content.google.thought_signature` on a tool call and expects it
-    /// echoed back on the next request (llm.md §2.2). Other providers never send it; drop it
-    /// before replaying history to a different provider.
+    /// echoed back on the next request (docs/upstreams/llm-providers.md#gemini). Other providers
+    /// never send it; drop it before replaying history to a different provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_content: Option<Value>,
 }
@@ -261,7 +262,8 @@ pub struct ResponseChoice {
     pub index: u32,
     #[serde(default, deserialize_with = "null_as_default")]
     pub message: ResponseMessage,
-    /// A free string: `""` and provider-specific values occur (llm.md §2.6).
+    /// A free string: `""` and provider-specific values occur
+    /// (docs/upstreams/llm-providers.md#compatibility-quirks).
     #[serde(default, deserialize_with = "lenient")]
     pub finish_reason: Option<String>,
 }
@@ -322,7 +324,8 @@ pub(crate) fn arguments_of(value: &Value) -> String {
     }
 }
 
-/// A fresh tool-call id: 9 ASCII alphanumerics, the only form Mistral accepts (llm.md §2.4),
+/// A fresh tool-call id: 9 ASCII alphanumerics, the only form Mistral accepts
+/// (docs/upstreams/llm-providers.md#mistral),
 /// and valid for every other provider.
 ///
 /// Ids only have to be unique within one conversation, so the shared pseudo-random source mixed

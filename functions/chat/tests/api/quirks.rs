@@ -1,4 +1,5 @@
-//! The provider quirks of llm.md §2.6, each as a compatible server really sends it: tool-call
+//! The provider quirks of docs/upstreams/llm-providers.md#compatibility-quirks, each as a
+//! compatible server really sends it: tool-call
 //! deltas without `index`, ids repeated in every fragment, parallel calls sharing `index: 0`,
 //! SSE comments and keep-alives, error objects inside a 200 stream, cumulative usage,
 //! `finish_reason: "stop"` with tool calls, Gemini's array-shaped errors, a JSON body despite
