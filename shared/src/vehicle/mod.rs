@@ -6,5 +6,7 @@ pub mod client;
 pub mod model;
 pub mod service;
 pub mod summary;
+pub mod warranty;
 
 pub use summary::{BatteryWarranty, Powertrain, VehicleSummary, summarize};
+pub use warranty::WarrantyBasis;
