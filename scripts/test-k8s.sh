@@ -49,15 +49,26 @@ result() {
   else echo "FAIL $1: $problem"; sed 's/^/     | /' "$tmp/out" "$FAKE_LOG"; failed=$((failed + 1)); fi
 }
 fresh() { rm -rf "$FAKE_STATE"; mkdir -p "$FAKE_STATE"; : >"$FAKE_LOG"; }
+# values_in_annotations VALUE...: names each value found in the Secret's annotations, plain or base64.
+values_in_annotations() {
+  local v
+  [[ -f "$FAKE_STATE/annotations.json" ]] || return 0
+  for v in "$@"; do
+    grep -qF -e "$v" -e "$(printf '%s' "$v" | base64 -w0)" "$FAKE_STATE/annotations.json" && echo "$v"
+  done
+  return 0
+}
 
 fresh
 problem=""
 VEGVESEN_API_KEY="$veg" OPENAI_API_KEY="$llm" k8s/update-secrets.sh >"$tmp/out" 2>&1 </dev/null || problem="exit $?"
 [[ "$(stored)" == "OPENAI_API_KEY=$llm VEGVESEN_API_KEY=$veg" ]] || problem="stored: $(stored)"
 ! grep -qe "$veg" -e "$llm" "$FAKE_LOG" "$tmp/out" || problem="a value reached a command line or the output"
-grep -q "create secret generic elbatt-secrets .*--dry-run=client -o yaml" "$FAKE_LOG" && grep -q "^kubectl apply -f -" "$FAKE_LOG" \
-  || problem="not applied with create --dry-run=client -o yaml | apply -f -"
-result "update-secrets.sh: a new Secret from the environment, values only in files"
+grep -q "create secret generic elbatt-secrets .*--dry-run=client -o yaml" "$FAKE_LOG" \
+  && grep -q "^kubectl apply --server-side --field-manager=elbatt-update-secrets --force-conflicts -f -$" "$FAKE_LOG" \
+  || problem="not applied with create --dry-run=client -o yaml | apply --server-side --field-manager=… -f -"
+[[ -z "$(values_in_annotations "$veg" "$llm")" ]] || problem="a value is stored in an annotation: $(cat "$FAKE_STATE/annotations.json")"
+result "update-secrets.sh: a new Secret from the environment, values only in files, none in an annotation"
 
 # Typed at a terminal: empty keeps VEGVESEN_API_KEY, "-" clears OPENAI_API_KEY.
 problem=""
@@ -88,6 +99,38 @@ grep -q "VEGVESEN_API_KEY \[set\]" "$tmp/out" && grep -q "VEGVESEN_API_KEY: kept
   && grep -q "OPENAI_API_KEY: cleared" "$tmp/out" || problem="prompts or summary wrong"
 ! grep -q -e "$veg" "$tmp/out" || problem="the kept value was shown"
 result "update-secrets.sh: empty keeps a value, - clears one, typing is hidden"
+
+# A Secret an earlier (client-side) version of the script applied: its values sit in the
+# last-applied-configuration annotation, owned by kubectl-client-side-apply.
+fresh
+problem=""
+old_veg="veg-$RANDOM-old"; old_llm="sk-$RANDOM-old"
+printf '%s' "$old_veg" >"$tmp/v1"; printf '%s' "$old_llm" >"$tmp/v2"
+kubectl -n elbatt create secret generic elbatt-secrets --from-file=VEGVESEN_API_KEY="$tmp/v1" \
+  --from-file=OPENAI_API_KEY="$tmp/v2" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+[[ -n "$(values_in_annotations "$old_veg")" ]] || problem="the fake's client-side apply kept no annotation"
+: >"$FAKE_LOG"
+VEGVESEN_API_KEY="$veg" OPENAI_API_KEY="-" k8s/update-secrets.sh >"$tmp/out" 2>&1 </dev/null || problem="exit $?"
+[[ "$(stored)" == "VEGVESEN_API_KEY=$veg" ]] || problem="stored: $(stored)"
+[[ -z "$(values_in_annotations "$veg" "$old_veg" "$old_llm")" ]] \
+  || problem="values left in an annotation: $(values_in_annotations "$veg" "$old_veg" "$old_llm" | tr '\n' ' ')"
+grep -q "annotate secret elbatt-secrets .*kubectl.kubernetes.io/last-applied-configuration-$" "$FAKE_LOG" \
+  || problem="the old last-applied-configuration annotation was not removed"
+result "update-secrets.sh: after a client-side apply, the values leave the annotation and - still clears"
+
+# A key another field manager owns (kubectl edit) is not dropped by server-side apply: "-" must
+# still remove it.
+fresh
+problem=""
+printf '{"VEGVESEN_API_KEY": "%s", "OPENAI_API_KEY": "%s"}' "$(printf '%s' "$veg" | base64 -w0)" \
+  "$(printf '%s' "$llm" | base64 -w0)" >"$FAKE_STATE/secret.json"
+echo '{"VEGVESEN_API_KEY": "elbatt-update-secrets", "OPENAI_API_KEY": "kubectl-edit"}' >"$FAKE_STATE/owners.json"
+OPENAI_API_KEY="-" k8s/update-secrets.sh >"$tmp/out" 2>&1 </dev/null || problem="exit $?"
+[[ "$(stored)" == "VEGVESEN_API_KEY=$veg" ]] || problem="stored: $(stored)"
+grep -q 'patch secret elbatt-secrets .*--type=json -p \[{"op":"remove","path":"/data/OPENAI_API_KEY"}\]' "$FAKE_LOG" \
+  || problem="no JSON patch removing OPENAI_API_KEY"
+! grep -qe "$veg" -e "$llm" "$FAKE_LOG" "$tmp/out" || problem="a value reached a command line or the output"
+result "update-secrets.sh: - clears a key another field manager owns"
 
 problem=""
 : >"$FAKE_LOG"
