@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         elbatt::telemetry::init(&env);
         let server = local_dev::server_config(&env, &args)?;
         let functions = local_dev::mounts(&env)?;
-        let router = local_dev::router_for_host(&env, server.host)?;
+        let router = local_dev::assemble(&env, server.host, functions.clone())?;
         let report = local_dev::startup_report(&router, &env, &functions);
         Ok::<_, elbatt::config::ConfigError>((router, server, report))
     };

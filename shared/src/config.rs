@@ -1,8 +1,10 @@
 //! Typed configuration, read once per process from the environment (and, for the local runner,
 //! a `.env` file).
 //!
-//! Every variable the backend understands is listed once in [`VARIABLES`]: the runner's start-up
-//! report and the README's configuration table are both checked against it. Functions read only
+//! Each crate declares the variables it reads as [`VarSpec`] constants (this module: how to
+//! listen, log and answer browsers; `elbatt::vehicle`: Statens vegvesen; the chat crate: the
+//! model). A default is written once, in its `VarSpec`, and parsed from there. The runner's
+//! start-up report and `docs/configuration.md` are built from those lists. Functions read only
 //! the variables they need, so a missing chat key never stops `health` from starting.
 //! Secrets are wrapped in [`Secret`], whose `Debug` and `Display` never show the value.
 
@@ -13,308 +15,144 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// One configuration variable: its name, default and whether its value is secret.
+///
+/// Each crate declares the variables it reads as constants of this type next to the code that
+/// reads them, and lists them in a `VARIABLES` slice: the runner's start-up report and
+/// `docs/configuration.md` (generated, checked by a test) are built from those lists.
 #[derive(Debug, Clone, Copy)]
 pub struct VarSpec {
     pub name: &'static str,
-    /// The default as shown to people; `None` when unset means "feature off" or "required".
-    pub default: Option<&'static str>,
+    pub default: Fallback,
     pub secret: bool,
-    /// Which functions read it.
-    pub used_by: &'static str,
     pub description: &'static str,
 }
 
-const fn var(
-    name: &'static str,
-    default: Option<&'static str>,
-    secret: bool,
-    used_by: &'static str,
-    description: &'static str,
-) -> VarSpec {
+/// What a variable means when it is unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// This value, parsed by the code exactly as a set value would be: the one place the
+    /// default is written.
+    Value(&'static str),
+    /// Worked out at start from other settings (e.g. the provider preset's URL).
+    Derived(&'static str),
+    /// The feature is off, or (for keys) runs without it; the description says what happens.
+    Off,
+}
+
+impl Fallback {
+    /// As shown to people in the start-up report and the docs.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Fallback::Value(v) | Fallback::Derived(v) => v,
+            Fallback::Off => "unset",
+        }
+    }
+}
+
+/// A variable with a default value (see [`Fallback::Value`]).
+pub const fn var(name: &'static str, default: &'static str, description: &'static str) -> VarSpec {
     VarSpec {
         name,
-        default,
-        secret,
-        used_by,
+        default: Fallback::Value(default),
+        secret: false,
         description,
     }
 }
 
-/// Every variable the backend reads. Keep in step with the README's configuration table (a
-/// test in this module checks that the README names each one).
+/// A variable whose default is worked out at start (see [`Fallback::Derived`]).
+pub const fn derived(
+    name: &'static str,
+    default: &'static str,
+    description: &'static str,
+) -> VarSpec {
+    VarSpec {
+        name,
+        default: Fallback::Derived(default),
+        secret: false,
+        description,
+    }
+}
+
+/// A variable that is off when unset.
+pub const fn optional(name: &'static str, description: &'static str) -> VarSpec {
+    VarSpec {
+        name,
+        default: Fallback::Off,
+        secret: false,
+        description,
+    }
+}
+
+/// A secret (never printed: the report shows only set/unset).
+pub const fn secret(name: &'static str, description: &'static str) -> VarSpec {
+    VarSpec {
+        name,
+        default: Fallback::Off,
+        secret: true,
+        description,
+    }
+}
+
+pub const PORT: VarSpec = derived(
+    "PORT",
+    "8080 (functions), 8000 (runner)",
+    "TCP port of the HTTP server",
+);
+pub const HOST: VarSpec = derived(
+    "HOST",
+    "0.0.0.0 (functions), 127.0.0.1 (runner)",
+    "address to bind",
+);
+pub const LOG_FORMAT: VarSpec = var(
+    "LOG_FORMAT",
+    "text",
+    "`text` for people; `json` for flat JSON lines (`level`, `message`, `request_id`, …) for Scaleway Cockpit",
+);
+pub const RUST_LOG: VarSpec = var(
+    "RUST_LOG",
+    "info",
+    "log filter: a level, or `target=level` pairs separated by commas",
+);
+pub const SHUTDOWN_GRACE_SECS: VarSpec = var(
+    "SHUTDOWN_GRACE_SECS",
+    "10",
+    "how long SIGTERM waits for in-flight requests",
+);
+pub const ALLOWED_ORIGINS: VarSpec = var(
+    "ALLOWED_ORIGINS",
+    "https://elbatt.no,https://www.elbatt.no",
+    "CORS allow-list, comma-separated",
+);
+
+/// What every function binary and the runner read: how to listen, log and answer browsers.
 pub const VARIABLES: &[VarSpec] = &[
-    var(
-        "PORT",
-        Some("8080 (functions), 8000 (runner)"),
-        false,
-        "all",
-        "TCP port of the HTTP server",
-    ),
-    var(
-        "HOST",
-        Some("0.0.0.0 (functions), 127.0.0.1 (runner)"),
-        false,
-        "all",
-        "address to bind",
-    ),
-    var(
-        "LOG_FORMAT",
-        Some("text"),
-        false,
-        "all",
-        "`text` for people, `json` for Scaleway Cockpit",
-    ),
-    var(
-        "RUST_LOG",
-        Some("info"),
-        false,
-        "all",
-        "log filter (tracing-subscriber syntax)",
-    ),
-    var(
-        "SHUTDOWN_GRACE_SECS",
-        Some("10"),
-        false,
-        "all",
-        "how long SIGTERM waits for in-flight requests",
-    ),
-    var(
-        "ALLOWED_ORIGINS",
-        Some("https://elbatt.no,https://www.elbatt.no"),
-        false,
-        "all",
-        "CORS allow-list, comma-separated",
-    ),
-    var(
-        "VEGVESEN_ENDPOINT",
-        Some(DEFAULT_VEGVESEN_ENDPOINT),
-        false,
-        "plate-lookup, chat",
-        "Statens vegvesen enkeltoppslag URL",
-    ),
-    var(
-        "VEGVESEN_API_KEY",
-        None,
-        true,
-        "plate-lookup, chat",
-        "Statens vegvesen API key; unset = plate lookup off (503)",
-    ),
-    var(
-        "VEGVESEN_TIMEOUT_SECS",
-        Some("10"),
-        false,
-        "plate-lookup, chat",
-        "per-attempt timeout for Vegvesen calls",
-    ),
-    var(
-        "PLATE_CACHE_TTL_SECS",
-        Some("86400"),
-        false,
-        "plate-lookup, chat",
-        "how long a found vehicle is cached",
-    ),
-    var(
-        "PLATE_CACHE_NOT_FOUND_TTL_SECS",
-        Some("600"),
-        false,
-        "plate-lookup, chat",
-        "how long a not-found answer is cached",
-    ),
-    var(
-        "PLATE_CACHE_CAPACITY",
-        Some("10000"),
-        false,
-        "plate-lookup, chat",
-        "maximum cached plates per instance",
-    ),
-    var(
-        "LLM_PROVIDER",
-        Some("openai"),
-        false,
-        "chat",
-        "preset: openai, scaleway, openrouter, gemini, ollama",
-    ),
-    var(
-        "OPENAI_BASE_URL",
-        Some("the preset's URL"),
-        false,
-        "chat",
-        "OpenAI-compatible base URL (…/v1)",
-    ),
-    var(
-        "OPENAI_API_KEY",
-        None,
-        true,
-        "chat",
-        "the provider's API key; unset = offline mode (built-in FAQ)",
-    ),
-    var(
-        "OPENAI_MODEL",
-        Some("gpt-4o-mini (openai preset)"),
-        false,
-        "chat",
-        "default model",
-    ),
-    var(
-        "LLM_MODELS_INCLUDE",
-        Some("OPENAI_MODEL + fallbacks"),
-        false,
-        "chat",
-        "models a request may ask for",
-    ),
-    var(
-        "LLM_FALLBACK_MODELS",
-        None,
-        false,
-        "chat",
-        "models tried in order if the default fails before answering",
-    ),
-    var(
-        "LLM_TOKEN_LIMIT_FIELD",
-        Some("max_completion_tokens (openai), max_tokens (others)"),
-        false,
-        "chat",
-        "which field caps output tokens",
-    ),
-    var(
-        "LLM_STREAM_USAGE",
-        Some("true"),
-        false,
-        "chat",
-        "send stream_options.include_usage",
-    ),
-    var(
-        "LLM_CONNECT_TIMEOUT_SECS",
-        Some("5"),
-        false,
-        "chat",
-        "connect timeout",
-    ),
-    var(
-        "LLM_FIRST_TOKEN_TIMEOUT_SECS",
-        Some("20"),
-        false,
-        "chat",
-        "time to the first token",
-    ),
-    var(
-        "LLM_IDLE_TIMEOUT_SECS",
-        Some("30"),
-        false,
-        "chat",
-        "longest silence inside a stream",
-    ),
-    var(
-        "CHAT_TURN_TIMEOUT_SECS",
-        Some("90"),
-        false,
-        "chat",
-        "whole turn, tool rounds included",
-    ),
-    var(
-        "LLM_MAX_RETRIES",
-        Some("2"),
-        false,
-        "chat",
-        "retries before the first token",
-    ),
-    var(
-        "LLM_RETRY_MAX_DELAY_SECS",
-        Some("8"),
-        false,
-        "chat",
-        "cap on backoff and Retry-After",
-    ),
-    var(
-        "CHAT_MAX_OUTPUT_TOKENS",
-        Some("800"),
-        false,
-        "chat",
-        "output-token cap per model call",
-    ),
-    var(
-        "CHAT_DAILY_TOKEN_BUDGET",
-        None,
-        false,
-        "chat",
-        "tokens per day per instance before offline mode",
-    ),
-    var(
-        "CHAT_SYSTEM_PROMPT_FILE",
-        None,
-        false,
-        "chat",
-        "file replacing the built-in system prompt",
-    ),
-    var(
-        "CHAT_MAX_BODY_BYTES",
-        Some("32768"),
-        false,
-        "chat",
-        "request body limit",
-    ),
-    var(
-        "CHAT_MAX_MESSAGE_CHARS",
-        Some("2000"),
-        false,
-        "chat",
-        "message length limit",
-    ),
-    var(
-        "CHAT_MAX_HISTORY_TURNS",
-        Some("20"),
-        false,
-        "chat",
-        "history items limit",
-    ),
-    var(
-        "CHAT_MAX_HISTORY_CHARS",
-        Some("16000"),
-        false,
-        "chat",
-        "history size limit",
-    ),
-    var(
-        "CHAT_RATE_LIMIT_PER_MINUTE",
-        Some("20"),
-        false,
-        "chat",
-        "requests per client IP per minute",
-    ),
-    var(
-        "CHAT_RATE_LIMIT_BURST",
-        Some("5"),
-        false,
-        "chat",
-        "burst allowance",
-    ),
-    var(
-        "CHAT_TRUSTED_PROXY_HOPS",
-        Some("1"),
-        false,
-        "chat",
-        "right-most X-Forwarded-For entries added by trusted proxies",
-    ),
-    var(
-        "OPENROUTER_REFERER",
-        Some("https://elbatt.no"),
-        false,
-        "chat",
-        "OpenRouter attribution (HTTP-Referer)",
-    ),
-    var(
-        "OPENROUTER_TITLE",
-        Some("Elbatt Chatbot"),
-        false,
-        "chat",
-        "OpenRouter attribution (X-Title)",
-    ),
+    PORT,
+    HOST,
+    LOG_FORMAT,
+    RUST_LOG,
+    SHUTDOWN_GRACE_SECS,
+    ALLOWED_ORIGINS,
 ];
 
-/// The real enkeltoppslag endpoint (docs/upstreams/vegvesen.md#endpoint-and-key: the
-/// `api.vegvesen.no/vehicles` of older deployment notes is a placeholder that does not exist).
-pub const DEFAULT_VEGVESEN_ENDPOINT: &str =
-    "https://akfell-datautlevering.atlas.vegvesen.no/enkeltoppslag/kjoretoydata";
+/// A Markdown table of `vars` (name, default, secret, meaning) for `docs/configuration.md`.
+pub fn markdown_table(vars: &[VarSpec]) -> String {
+    let mut out = String::from("| variable | default | meaning |\n|---|---|---|\n");
+    for v in vars {
+        let default = match v.default {
+            Fallback::Value(d) => format!("`{d}`"),
+            Fallback::Derived(d) => d.to_owned(),
+            Fallback::Off if v.secret => "unset (secret)".to_owned(),
+            Fallback::Off => "unset".to_owned(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            v.name,
+            default.replace('|', "\\|"),
+            v.description.replace('|', "\\|")
+        ));
+    }
+    out
+}
 
 /// Where a variable's value came from, for the runner's start-up report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,20 +274,66 @@ impl Env {
             .map_err(|_| ConfigError::new(name, "must be a non-negative number of seconds"))
     }
 
+    /// `var` parsed if set, else its [`Fallback::Value`] parsed the same way.
+    ///
+    /// # Errors
+    /// The variable is set but does not parse, or it has no default value and is unset (a
+    /// programming error: use [`Env::opt`] for those).
+    pub fn value<T>(&self, var: &VarSpec) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        let raw = match (self.get(var.name), var.default) {
+            (Some(raw), _) => raw,
+            (None, Fallback::Value(default)) => default,
+            (None, _) => return Err(ConfigError::new(var.name, "must be set")),
+        };
+        raw.trim().parse().map_err(|e: T::Err| {
+            ConfigError::new(var.name, format!("cannot parse {:?}: {e}", shorten(raw)))
+        })
+    }
+
+    /// `var` parsed if set, `None` if unset.
+    ///
+    /// # Errors
+    /// The variable is set but does not parse.
+    pub fn opt<T>(&self, var: &VarSpec) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.get(var.name).map(|_| self.value(var)).transpose()
+    }
+
+    /// `var` as a duration in whole or fractional seconds.
+    ///
+    /// # Errors
+    /// Not a non-negative finite number.
+    pub fn duration(&self, var: &VarSpec) -> Result<Duration, ConfigError> {
+        let secs: f64 = self.value(var)?;
+        Duration::try_from_secs_f64(secs)
+            .map_err(|_| ConfigError::new(var.name, "must be a non-negative number of seconds"))
+    }
+
     /// A secret, if set.
     pub fn secret(&self, name: &str) -> Option<Secret> {
         self.get(name).map(|v| Secret::new(v.trim().to_owned()))
     }
 
-    /// A comma-separated list, trimmed, empty items dropped.
-    pub fn list(&self, name: &str) -> Option<Vec<String>> {
-        self.get(name).map(|raw| {
-            raw.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+    /// A comma-separated list, trimmed, empty items dropped; unset means the default's list
+    /// (empty for a variable without one).
+    pub fn list(&self, var: &VarSpec) -> Vec<String> {
+        let raw = match (self.get(var.name), var.default) {
+            (Some(raw), _) => raw,
+            (None, Fallback::Value(default)) => default,
+            (None, _) => "",
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -519,9 +403,9 @@ impl ServerConfig {
         default_port: u16,
     ) -> Result<Self, ConfigError> {
         Ok(ServerConfig {
-            host: env.parse_or("HOST", default_host)?,
-            port: env.parse_or("PORT", default_port)?,
-            shutdown_grace: env.secs_or("SHUTDOWN_GRACE_SECS", Duration::from_secs(10))?,
+            host: env.parse_or(HOST.name, default_host)?,
+            port: env.parse_or(PORT.name, default_port)?,
+            shutdown_grace: env.duration(&SHUTDOWN_GRACE_SECS)?,
         })
     }
 }
@@ -536,18 +420,11 @@ pub struct CorsConfig {
 }
 
 impl CorsConfig {
-    pub const DEFAULT_ORIGINS: [&'static str; 2] = ["https://elbatt.no", "https://www.elbatt.no"];
-
     /// # Errors
     /// An origin that is not `scheme://host[:port]` (a trailing slash or path never matches a
     /// browser's `Origin`, so it is refused at start rather than silently never matching).
     pub fn from_env(env: &Env, allow_localhost: bool) -> Result<Self, ConfigError> {
-        let origins = env.list("ALLOWED_ORIGINS").unwrap_or_else(|| {
-            Self::DEFAULT_ORIGINS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        });
+        let origins = env.list(&ALLOWED_ORIGINS);
         for o in &origins {
             let ok = (o.starts_with("https://") || o.starts_with("http://"))
                 && !o
@@ -660,17 +537,5 @@ mod tests {
             CorsConfig::from_env(&env, false).unwrap_err().var,
             "ALLOWED_ORIGINS"
         );
-    }
-
-    #[test]
-    fn the_readme_documents_every_variable() {
-        let readme = include_str!("../../README.md");
-        for v in VARIABLES {
-            assert!(
-                readme.contains(&format!("`{}`", v.name)),
-                "README lacks `{}`",
-                v.name
-            );
-        }
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! # Layout
 //! - [`config`]: typed configuration read once from the environment (and `.env` for the
-//!   runner); [`config::Secret`] never prints; [`config::VARIABLES`] lists every variable.
+//!   runner); [`config::Secret`] never prints; [`config::VARIABLES`] lists the variables
+//!   every binary reads.
+//! - [`context`]: what a function is built from: its environment and the services functions
+//!   in one process share (one vehicle cache for plate-lookup and chat).
 //! - [`http`]: the handler contract ([`http::Function`]: `lambda_http::Request` in, response
 //!   out), the one JSON error shape, CORS, and [`http::dispatch`], which wraps every call the
 //!   same way on every platform.
@@ -19,6 +22,7 @@
 //! Functions depend on this crate; it depends on none of them.
 
 pub mod config;
+pub mod context;
 pub mod http;
 pub mod outbound;
 pub mod plate;

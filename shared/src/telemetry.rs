@@ -20,7 +20,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::Env;
+use crate::config::{Env, LOG_FORMAT, RUST_LOG};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +31,10 @@ pub enum LogFormat {
 
 impl LogFormat {
     pub fn from_env(env: &Env) -> LogFormat {
-        match env
-            .get("LOG_FORMAT")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("json") => LogFormat::Json,
+        // Logging must start even with a bad value: anything but `json` is text.
+        let raw: String = env.value(&LOG_FORMAT).unwrap_or_default();
+        match raw.to_ascii_lowercase().as_str() {
+            "json" => LogFormat::Json,
             _ => LogFormat::Text,
         }
     }
@@ -47,7 +45,7 @@ static INIT: Once = Once::new();
 /// Installs the global subscriber once; later calls do nothing (tests call it repeatedly).
 pub fn init(env: &Env) {
     let format = LogFormat::from_env(env);
-    let filter = env.get("RUST_LOG").unwrap_or("info").to_owned();
+    let filter: String = env.value(&RUST_LOG).unwrap_or_default();
     INIT.call_once(|| {
         // `Targets` (`info,elbatt=debug`) rather than `EnvFilter`: the same syntax for what we
         // use, without the regex engine — about 0.5 MB per binary and ~1 µs per event less.

@@ -7,13 +7,156 @@
 
 use std::time::Duration;
 
-use elbatt::config::{ConfigError, Env, Secret};
+use elbatt::config::{ConfigError, Env, Secret, VarSpec, derived, optional, secret, var};
 
 use crate::clock::Clock;
 use crate::llm::wire::TokenLimit;
 
 /// The built-in system prompt (Norwegian bokmål); `CHAT_SYSTEM_PROMPT_FILE` replaces it.
 pub const DEFAULT_SYSTEM_PROMPT: &str = include_str!("../prompts/system.nb.md");
+
+pub const LLM_PROVIDER: VarSpec = var(
+    "LLM_PROVIDER",
+    "openai",
+    "preset: openai, scaleway, openrouter, gemini, ollama",
+);
+pub const OPENAI_BASE_URL: VarSpec = derived(
+    "OPENAI_BASE_URL",
+    "the preset's URL",
+    "OpenAI-compatible base URL (…/v1)",
+);
+pub const OPENAI_API_KEY: VarSpec = secret(
+    "OPENAI_API_KEY",
+    "the provider's API key; unset = offline mode (built-in FAQ)",
+);
+pub const LLM_API_KEY: VarSpec = secret(
+    "LLM_API_KEY",
+    "read when `OPENAI_API_KEY` is unset (the same key under a provider-neutral name)",
+);
+pub const OPENAI_MODEL: VarSpec = derived(
+    "OPENAI_MODEL",
+    "the preset's model (gpt-4o-mini for openai)",
+    "default model",
+);
+pub const LLM_MODELS_INCLUDE: VarSpec = derived(
+    "LLM_MODELS_INCLUDE",
+    "`OPENAI_MODEL` + fallbacks",
+    "models a request may ask for, comma-separated",
+);
+pub const LLM_FALLBACK_MODELS: VarSpec = optional(
+    "LLM_FALLBACK_MODELS",
+    "models tried in order if the default fails before answering",
+);
+pub const LLM_TOKEN_LIMIT_FIELD: VarSpec = derived(
+    "LLM_TOKEN_LIMIT_FIELD",
+    "max_completion_tokens (openai), max_tokens (others)",
+    "which field caps output tokens",
+);
+pub const LLM_STREAM_USAGE: VarSpec = var(
+    "LLM_STREAM_USAGE",
+    "true",
+    "send stream_options.include_usage",
+);
+pub const LLM_CONNECT_TIMEOUT_SECS: VarSpec =
+    var("LLM_CONNECT_TIMEOUT_SECS", "5", "connect timeout");
+pub const LLM_FIRST_TOKEN_TIMEOUT_SECS: VarSpec = var(
+    "LLM_FIRST_TOKEN_TIMEOUT_SECS",
+    "20",
+    "time to the first token",
+);
+pub const LLM_IDLE_TIMEOUT_SECS: VarSpec = var(
+    "LLM_IDLE_TIMEOUT_SECS",
+    "30",
+    "longest silence inside a stream",
+);
+pub const CHAT_TURN_TIMEOUT_SECS: VarSpec = var(
+    "CHAT_TURN_TIMEOUT_SECS",
+    "90",
+    "whole turn, tool rounds included",
+);
+pub const LLM_MAX_RETRIES: VarSpec = var("LLM_MAX_RETRIES", "2", "retries before the first token");
+pub const LLM_RETRY_MAX_DELAY_SECS: VarSpec = var(
+    "LLM_RETRY_MAX_DELAY_SECS",
+    "8",
+    "cap on backoff and Retry-After",
+);
+pub const CHAT_MAX_OUTPUT_TOKENS: VarSpec = var(
+    "CHAT_MAX_OUTPUT_TOKENS",
+    "800",
+    "output-token cap per model call",
+);
+pub const CHAT_DAILY_TOKEN_BUDGET: VarSpec = var(
+    "CHAT_DAILY_TOKEN_BUDGET",
+    "0",
+    "tokens per day per instance before offline mode; 0 = no budget",
+);
+pub const CHAT_SYSTEM_PROMPT_FILE: VarSpec = optional(
+    "CHAT_SYSTEM_PROMPT_FILE",
+    "file replacing the built-in system prompt",
+);
+pub const CHAT_MAX_BODY_BYTES: VarSpec = var(
+    "CHAT_MAX_BODY_BYTES",
+    "32768",
+    "request body limit (413 above it)",
+);
+pub const CHAT_MAX_MESSAGE_CHARS: VarSpec =
+    var("CHAT_MAX_MESSAGE_CHARS", "2000", "message length limit");
+pub const CHAT_MAX_HISTORY_TURNS: VarSpec =
+    var("CHAT_MAX_HISTORY_TURNS", "20", "history items limit");
+pub const CHAT_MAX_HISTORY_CHARS: VarSpec =
+    var("CHAT_MAX_HISTORY_CHARS", "16000", "history size limit");
+pub const CHAT_RATE_LIMIT_PER_MINUTE: VarSpec = var(
+    "CHAT_RATE_LIMIT_PER_MINUTE",
+    "20",
+    "requests per client IP per minute (per instance)",
+);
+pub const CHAT_RATE_LIMIT_BURST: VarSpec = var("CHAT_RATE_LIMIT_BURST", "5", "burst allowance");
+pub const CHAT_TRUSTED_PROXY_HOPS: VarSpec = var(
+    "CHAT_TRUSTED_PROXY_HOPS",
+    "1",
+    "right-most X-Forwarded-For entries added by trusted proxies",
+);
+pub const OPENROUTER_REFERER: VarSpec = var(
+    "OPENROUTER_REFERER",
+    "https://elbatt.no",
+    "OpenRouter attribution (HTTP-Referer)",
+);
+pub const OPENROUTER_TITLE: VarSpec = var(
+    "OPENROUTER_TITLE",
+    "Elbatt Chatbot",
+    "OpenRouter attribution (X-Title)",
+);
+
+/// Every variable the chat function reads (besides the vehicle lookup's).
+pub const VARIABLES: &[VarSpec] = &[
+    LLM_PROVIDER,
+    OPENAI_BASE_URL,
+    OPENAI_API_KEY,
+    LLM_API_KEY,
+    OPENAI_MODEL,
+    LLM_MODELS_INCLUDE,
+    LLM_FALLBACK_MODELS,
+    LLM_TOKEN_LIMIT_FIELD,
+    LLM_STREAM_USAGE,
+    LLM_CONNECT_TIMEOUT_SECS,
+    LLM_FIRST_TOKEN_TIMEOUT_SECS,
+    LLM_IDLE_TIMEOUT_SECS,
+    CHAT_TURN_TIMEOUT_SECS,
+    LLM_MAX_RETRIES,
+    LLM_RETRY_MAX_DELAY_SECS,
+    CHAT_MAX_OUTPUT_TOKENS,
+    CHAT_DAILY_TOKEN_BUDGET,
+    CHAT_SYSTEM_PROMPT_FILE,
+    CHAT_MAX_BODY_BYTES,
+    CHAT_MAX_MESSAGE_CHARS,
+    CHAT_MAX_HISTORY_TURNS,
+    CHAT_MAX_HISTORY_CHARS,
+    CHAT_RATE_LIMIT_PER_MINUTE,
+    CHAT_RATE_LIMIT_BURST,
+    CHAT_TRUSTED_PROXY_HOPS,
+    OPENROUTER_REFERER,
+    OPENROUTER_TITLE,
+];
 
 /// A provider preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,30 +289,28 @@ impl ChatConfig {
     /// # Errors
     /// A chat variable is malformed; the error names it.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let provider = match env.get("LLM_PROVIDER") {
-            None => Provider::OpenAi,
-            Some(raw) => Provider::parse(raw.trim()).ok_or_else(|| {
-                ConfigError::new(
-                    "LLM_PROVIDER",
-                    "use openai, scaleway, openrouter, gemini or ollama",
-                )
-            })?,
-        };
+        let provider: String = env.value(&LLM_PROVIDER)?;
+        let provider = Provider::parse(&provider).ok_or_else(|| {
+            ConfigError::new(
+                LLM_PROVIDER.name,
+                "use openai, scaleway, openrouter, gemini or ollama",
+            )
+        })?;
         let base_url = env
-            .get("OPENAI_BASE_URL")
+            .get(OPENAI_BASE_URL.name)
             .unwrap_or(provider.base_url())
             .trim()
             .trim_end_matches('/')
             .to_owned();
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err(ConfigError::new(
-                "OPENAI_BASE_URL",
+                OPENAI_BASE_URL.name,
                 "must be an http(s) URL",
             ));
         }
         let api_key = env
-            .secret("OPENAI_API_KEY")
-            .or_else(|| env.secret("LLM_API_KEY"));
+            .secret(OPENAI_API_KEY.name)
+            .or_else(|| env.secret(LLM_API_KEY.name));
         let api_key = match (api_key, provider.needs_key()) {
             (Some(k), _) => Some(k),
             // Local servers ignore the key; send a placeholder so the client is "configured".
@@ -177,12 +318,12 @@ impl ChatConfig {
             (None, true) => None,
         };
         let model = env
-            .get("OPENAI_MODEL")
+            .get(OPENAI_MODEL.name)
             .unwrap_or(provider.default_model())
             .trim()
             .to_owned();
-        let fallback_models = env.list("LLM_FALLBACK_MODELS").unwrap_or_default();
-        let mut allowed_models = env.list("LLM_MODELS_INCLUDE").unwrap_or_default();
+        let fallback_models = env.list(&LLM_FALLBACK_MODELS);
+        let mut allowed_models = env.list(&LLM_MODELS_INCLUDE);
         for m in std::iter::once(&model).chain(&fallback_models) {
             if !allowed_models.contains(m) {
                 allowed_models.push(m.clone());
@@ -190,28 +331,18 @@ impl ChatConfig {
         }
         let extra_headers = if provider == Provider::OpenRouter {
             vec![
-                (
-                    "HTTP-Referer".to_owned(),
-                    env.get("OPENROUTER_REFERER")
-                        .unwrap_or("https://elbatt.no")
-                        .to_owned(),
-                ),
-                (
-                    "X-Title".to_owned(),
-                    env.get("OPENROUTER_TITLE")
-                        .unwrap_or("Elbatt Chatbot")
-                        .to_owned(),
-                ),
+                ("HTTP-Referer".to_owned(), env.value(&OPENROUTER_REFERER)?),
+                ("X-Title".to_owned(), env.value(&OPENROUTER_TITLE)?),
             ]
         } else {
             Vec::new()
         };
-        let token_limit_field = match env.get("LLM_TOKEN_LIMIT_FIELD") {
+        let token_limit_field = match env.get(LLM_TOKEN_LIMIT_FIELD.name) {
             Some("max_tokens") => TokenLimitField::MaxTokens,
             Some("max_completion_tokens") => TokenLimitField::MaxCompletionTokens,
             Some(_) => {
                 return Err(ConfigError::new(
-                    "LLM_TOKEN_LIMIT_FIELD",
+                    LLM_TOKEN_LIMIT_FIELD.name,
                     "use max_tokens or max_completion_tokens",
                 ));
             }
@@ -219,17 +350,17 @@ impl ChatConfig {
             None if provider == Provider::OpenAi => TokenLimitField::MaxCompletionTokens,
             None => TokenLimitField::MaxTokens,
         };
-        let system_prompt = match env.get("CHAT_SYSTEM_PROMPT_FILE") {
+        let system_prompt = match env.get(CHAT_SYSTEM_PROMPT_FILE.name) {
             None => DEFAULT_SYSTEM_PROMPT.to_owned(),
             Some(path) => std::fs::read_to_string(path.trim()).map_err(|e| {
-                ConfigError::new("CHAT_SYSTEM_PROMPT_FILE", format!("cannot read it: {e}"))
+                ConfigError::new(CHAT_SYSTEM_PROMPT_FILE.name, format!("cannot read it: {e}"))
             })?,
         };
-        let budget: u64 = env.parse_or("CHAT_DAILY_TOKEN_BUDGET", 0)?;
-        let per_minute: u32 = env.parse_or("CHAT_RATE_LIMIT_PER_MINUTE", 20)?;
+        let budget: u64 = env.value(&CHAT_DAILY_TOKEN_BUDGET)?;
+        let per_minute: u32 = env.value(&CHAT_RATE_LIMIT_PER_MINUTE)?;
         if per_minute == 0 {
             return Err(ConfigError::new(
-                "CHAT_RATE_LIMIT_PER_MINUTE",
+                CHAT_RATE_LIMIT_PER_MINUTE.name,
                 "must be at least 1",
             ));
         }
@@ -241,31 +372,30 @@ impl ChatConfig {
             allowed_models,
             fallback_models,
             extra_headers,
-            max_output_tokens: env.parse_or("CHAT_MAX_OUTPUT_TOKENS", 800)?,
+            max_output_tokens: env.value(&CHAT_MAX_OUTPUT_TOKENS)?,
             token_limit_field,
             // Mistral (via Scaleway or directly) rejected `stream_options` in 2025.
-            stream_usage: env.parse_or("LLM_STREAM_USAGE", true)?,
-            connect_timeout: env.secs_or("LLM_CONNECT_TIMEOUT_SECS", Duration::from_secs(5))?,
-            first_token_timeout: env
-                .secs_or("LLM_FIRST_TOKEN_TIMEOUT_SECS", Duration::from_secs(20))?,
-            idle_timeout: env.secs_or("LLM_IDLE_TIMEOUT_SECS", Duration::from_secs(30))?,
-            turn_timeout: env.secs_or("CHAT_TURN_TIMEOUT_SECS", Duration::from_secs(90))?,
-            max_retries: env.parse_or("LLM_MAX_RETRIES", 2)?,
-            retry_max_delay: env.secs_or("LLM_RETRY_MAX_DELAY_SECS", Duration::from_secs(8))?,
+            stream_usage: env.value(&LLM_STREAM_USAGE)?,
+            connect_timeout: env.duration(&LLM_CONNECT_TIMEOUT_SECS)?,
+            first_token_timeout: env.duration(&LLM_FIRST_TOKEN_TIMEOUT_SECS)?,
+            idle_timeout: env.duration(&LLM_IDLE_TIMEOUT_SECS)?,
+            turn_timeout: env.duration(&CHAT_TURN_TIMEOUT_SECS)?,
+            max_retries: env.value(&LLM_MAX_RETRIES)?,
+            retry_max_delay: env.duration(&LLM_RETRY_MAX_DELAY_SECS)?,
             max_tool_rounds: 3,
             daily_token_budget: (budget > 0).then_some(budget),
             system_prompt,
             clock: Clock::System,
             limits: Limits {
-                max_body_bytes: env.parse_or("CHAT_MAX_BODY_BYTES", 32 * 1024)?,
-                max_message_chars: env.parse_or("CHAT_MAX_MESSAGE_CHARS", 2000)?,
-                max_history_turns: env.parse_or("CHAT_MAX_HISTORY_TURNS", 20)?,
-                max_history_chars: env.parse_or("CHAT_MAX_HISTORY_CHARS", 16_000)?,
+                max_body_bytes: env.value(&CHAT_MAX_BODY_BYTES)?,
+                max_message_chars: env.value(&CHAT_MAX_MESSAGE_CHARS)?,
+                max_history_turns: env.value(&CHAT_MAX_HISTORY_TURNS)?,
+                max_history_chars: env.value(&CHAT_MAX_HISTORY_CHARS)?,
             },
             rate_limit: RateLimit {
                 per_minute,
-                burst: env.parse_or("CHAT_RATE_LIMIT_BURST", 5)?.max(1),
-                trusted_hops: env.parse_or("CHAT_TRUSTED_PROXY_HOPS", 1)?,
+                burst: env.value::<u32>(&CHAT_RATE_LIMIT_BURST)?.max(1),
+                trusted_hops: env.value(&CHAT_TRUSTED_PROXY_HOPS)?,
             },
         })
     }

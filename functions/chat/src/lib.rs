@@ -21,10 +21,9 @@ pub mod sse;
 
 use std::sync::Arc;
 
-use elbatt::config::{ConfigError, Env};
-use elbatt::http::{
-    Body, BoxFuture, Function, Request, RequestBody, Response, error_response, json, request_id,
-};
+use elbatt::config::{ConfigError, VarSpec};
+use elbatt::context::Context;
+use elbatt::http::{Body, BoxFuture, Function, Request, RequestBody, Response, json, request_id};
 use elbatt::vehicle::service::VehicleService;
 use http::{HeaderValue, Method, StatusCode, header};
 use tokio::sync::mpsc;
@@ -43,14 +42,6 @@ pub struct Chat {
 }
 
 impl Chat {
-    /// # Errors
-    /// A chat or Vegvesen variable is malformed (missing keys are not errors: offline mode and
-    /// "plate lookup not configured" answer instead).
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let vehicles = VehicleService::from_env(env)?;
-        Ok(Self::new(ChatConfig::from_env(env)?, vehicles))
-    }
-
     /// With a vehicle service shared with `plate-lookup` (one cache per instance).
     pub fn new(cfg: ChatConfig, vehicles: Option<Arc<VehicleService>>) -> Self {
         let cfg = Arc::new(cfg);
@@ -117,22 +108,21 @@ impl Chat {
 }
 
 impl Function for Chat {
-    fn name(&self) -> &'static str {
-        "chat"
+    const NAME: &'static str = "chat";
+    const METHODS: &'static [Method] = &[Method::POST];
+    const STREAMS: bool = true;
+    const VARIABLES: &'static [&'static [VarSpec]] =
+        &[elbatt::vehicle::VARIABLES, config::VARIABLES];
+    type Error = ChatError;
+
+    /// Missing keys are not errors: offline mode and "plate lookup not configured" answer
+    /// instead.
+    fn from_context(ctx: &Context) -> Result<Self, ConfigError> {
+        Ok(Self::new(ChatConfig::from_env(ctx.env())?, ctx.vehicles()?))
     }
 
-    fn methods(&self) -> &'static [Method] {
-        &[Method::POST]
-    }
-
-    fn call(&self, req: Request) -> BoxFuture<'_, Response> {
-        Box::pin(async move {
-            let rid = request_id(&req).map(str::to_owned);
-            match self.answer(req).await {
-                Ok(resp) => resp,
-                Err(e) => error_response(&e, rid.as_deref()),
-            }
-        })
+    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ChatError>> {
+        Box::pin(self.answer(req))
     }
 
     fn status(&self) -> String {

@@ -1,5 +1,5 @@
 //! The `chat` binary: hands the handler to the runtime its environment asks for.
 
 fn main() -> std::process::ExitCode {
-    elbatt::runtime::run_function(chat::Chat::from_env)
+    elbatt::runtime::run_function::<chat::Chat>()
 }

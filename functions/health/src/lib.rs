@@ -8,7 +8,9 @@
 //! every other setting is missing. Run it alone with `cargo run -p health` (port 8080) or
 //! through the runner: `cargo run -p local-dev` then `curl localhost:8000/health`.
 
-use elbatt::http::{ApiError, BoxFuture, Function, Request, Response, error_response, request_id};
+use elbatt::config::ConfigError;
+use elbatt::context::Context;
+use elbatt::http::{ApiError, BoxFuture, Function, Request, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 
 const HEALTHY: &str = r#"{"status":"healthy"}"#;
@@ -19,18 +21,13 @@ const OK: &str = r#"{"ok":true}"#;
 pub struct Health;
 
 impl Health {
-    fn answer(req: &Request) -> Response {
+    fn answer(req: &Request) -> Result<Response, ApiError> {
         // `/health` reaches us as `/` under the runner (prefix stripped) and as `/health` on our
         // own endpoint; `/api/health` is mounted unstripped, so it arrives whole everywhere.
         let body = match req.uri().path() {
             "/" | "/health" => HEALTHY,
             "/api/health" => OK,
-            _ => {
-                return error_response(
-                    &ApiError::not_found("unknown health path; use /health"),
-                    request_id(req),
-                );
-            }
+            _ => return Err(ApiError::not_found("unknown health path; use /health")),
         };
         let mut resp = Response::new(body.into());
         *resp.status_mut() = StatusCode::OK;
@@ -40,20 +37,21 @@ impl Health {
             HeaderValue::from_static("application/json"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        resp
+        Ok(resp)
     }
 }
 
 impl Function for Health {
-    fn name(&self) -> &'static str {
-        "health"
+    const NAME: &'static str = "health";
+    const METHODS: &'static [Method] = &[Method::GET];
+    type Error = ApiError;
+
+    /// Reads nothing: health answers even when every other setting is missing.
+    fn from_context(_: &Context) -> Result<Self, ConfigError> {
+        Ok(Health)
     }
 
-    fn methods(&self) -> &'static [Method] {
-        &[Method::GET]
-    }
-
-    fn call(&self, req: Request) -> BoxFuture<'_, Response> {
+    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
         Box::pin(async move { Health::answer(&req) })
     }
 }
@@ -73,7 +71,7 @@ mod tests {
     #[tokio::test]
     async fn health_answers_the_runbook_body_byte_for_byte() {
         for path in ["/", "/health"] {
-            let resp = Health.call(get(path)).await;
+            let resp = Health.call(get(path)).await.unwrap();
             assert_eq!(resp.status(), 200);
             assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
             assert_eq!(body_of(resp).await, r#"{"status":"healthy"}"#);
@@ -83,13 +81,14 @@ mod tests {
     #[tokio::test]
     async fn the_kubernetes_path_answers_ok_true() {
         assert_eq!(
-            body_of(Health.call(get("/api/health")).await).await,
+            body_of(Health.call(get("/api/health")).await.unwrap()).await,
             r#"{"ok":true}"#
         );
     }
 
     #[tokio::test]
     async fn other_paths_are_not_found() {
-        assert_eq!(Health.call(get("/nope")).await.status(), 404);
+        let err = Health.call(get("/nope")).await.unwrap_err();
+        assert_eq!(elbatt::http::HttpError::status(&err), 404);
     }
 }

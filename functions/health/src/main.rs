@@ -1,5 +1,5 @@
 //! The `health` binary: hands the handler to the runtime its environment asks for.
 
 fn main() -> std::process::ExitCode {
-    elbatt::runtime::run_function(|_env| Ok(health::Health))
+    elbatt::runtime::run_function::<health::Health>()
 }

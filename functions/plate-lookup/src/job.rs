@@ -18,6 +18,8 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use elbatt::config::Env;
+use elbatt::context::Context;
+use elbatt::http::Function;
 use elbatt::http::HttpError;
 use elbatt::plate::Plate;
 use elbatt::vehicle::client::LookupError;
@@ -129,9 +131,9 @@ pub async fn run(
 }
 
 /// The whole job: logging, config, lookups, exit code.
-pub fn main(env: &Env, input: JobInput) -> ExitCode {
-    elbatt::telemetry::init(env);
-    let lookup = match PlateLookup::from_env(env) {
+pub fn main(env: Env, input: JobInput) -> ExitCode {
+    elbatt::telemetry::init(&env);
+    let lookup = match PlateLookup::from_context(&Context::new(env)) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(variable = e.var, "{e}");

@@ -14,10 +14,9 @@ pub mod job;
 
 use std::sync::Arc;
 
-use elbatt::config::{ConfigError, Env};
-use elbatt::http::{
-    BoxFuture, Function, HttpError, Request, RequestExt, Response, error_response, json, request_id,
-};
+use elbatt::config::{ConfigError, VarSpec};
+use elbatt::context::Context;
+use elbatt::http::{BoxFuture, Function, HttpError, Request, RequestExt, Response, json};
 use elbatt::plate::{Plate, PlateError};
 use elbatt::vehicle::VehicleSummary;
 use elbatt::vehicle::client::LookupError;
@@ -98,13 +97,6 @@ impl HttpError for PlateLookupError {
 }
 
 impl PlateLookup {
-    /// # Errors
-    /// A Vegvesen or cache variable is malformed (a missing key is not an error: lookups then
-    /// answer 503).
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self::new(VehicleService::from_env(env)?))
-    }
-
     /// Uses a shared service (the runner gives chat and plate-lookup the same one, so they share
     /// one cache), or `None` for "not configured".
     pub fn new(service: Option<Arc<VehicleService>>) -> Self {
@@ -162,21 +154,18 @@ fn plate_from(req: &Request) -> Result<Plate, PlateLookupError> {
 }
 
 impl Function for PlateLookup {
-    fn name(&self) -> &'static str {
-        "plate-lookup"
+    const NAME: &'static str = "plate-lookup";
+    const METHODS: &'static [Method] = &[Method::GET];
+    const VARIABLES: &'static [&'static [VarSpec]] = &[elbatt::vehicle::VARIABLES];
+    type Error = PlateLookupError;
+
+    /// A missing key is not an error: lookups then answer 503.
+    fn from_context(ctx: &Context) -> Result<Self, ConfigError> {
+        Ok(Self::new(ctx.vehicles()?))
     }
 
-    fn methods(&self) -> &'static [Method] {
-        &[Method::GET]
-    }
-
-    fn call(&self, req: Request) -> BoxFuture<'_, Response> {
-        Box::pin(async move {
-            match self.answer(&req).await {
-                Ok(resp) => resp,
-                Err(e) => error_response(&e, request_id(&req)),
-            }
-        })
+    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, PlateLookupError>> {
+        Box::pin(async move { self.answer(&req).await })
     }
 
     /// Plates are personal data: keep only the mount prefix in logs.

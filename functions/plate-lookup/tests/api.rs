@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use elbatt::config::{CorsConfig, Env};
+use elbatt::context::Context;
+use elbatt::http::Function;
 use elbatt::runtime::Router;
 use elbatt::testing::{FakeVegvesen, Reply, RunningServer, spawn_router, vegvesen_fixture};
 use plate_lookup::PlateLookup;
@@ -25,12 +27,9 @@ async fn spawn(fake: &FakeVegvesen) -> RunningServer {
 }
 
 async fn spawn_with(env: Env) -> RunningServer {
-    let function = Arc::new(PlateLookup::from_env(&env).unwrap());
-    spawn_router(Router::single(
-        function,
-        CorsConfig::from_env(&env, false).unwrap(),
-    ))
-    .await
+    let cors = CorsConfig::from_env(&env, false).unwrap();
+    let function = Arc::new(PlateLookup::from_context(&Context::new(env)).unwrap());
+    spawn_router(Router::single(function, cors)).await
 }
 
 fn client() -> reqwest::Client {

@@ -7,8 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use elbatt::config::CorsConfig;
-use elbatt::http::{BoxFuture, Function, Request, RequestBody, RequestExt, Response, json};
+use elbatt::config::{ConfigError, CorsConfig};
+use elbatt::context::Context;
+use elbatt::http::{
+    ApiError, BoxFuture, Function, Request, RequestBody, RequestExt, Response, json,
+};
 use elbatt::runtime::Router;
 use elbatt::testing::{FakeLambdaRuntime, Posted, apigw_v2_event, spawn_router};
 use http::{Method, StatusCode};
@@ -18,14 +21,14 @@ use serde_json::{Value, json};
 struct Echo;
 
 impl Function for Echo {
-    fn name(&self) -> &'static str {
-        "echo"
+    const NAME: &'static str = "echo";
+    const METHODS: &'static [Method] = &[Method::GET, Method::POST];
+    type Error = ApiError;
+    fn from_context(_: &Context) -> Result<Self, ConfigError> {
+        Ok(Echo)
     }
-    fn methods(&self) -> &'static [Method] {
-        &[Method::GET, Method::POST]
-    }
-    fn call(&self, req: Request) -> BoxFuture<'_, Response> {
-        Box::pin(async move { json(StatusCode::OK, &seen(&req)) })
+    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
+        Box::pin(async move { Ok(json(StatusCode::OK, &seen(&req))) })
     }
 }
 

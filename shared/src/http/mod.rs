@@ -1,9 +1,11 @@
 //! The handler contract shared by every function, and what wraps each call on every platform.
 //!
 //! A function is a value implementing [`Function`]: a `lambda_http::Request` in, a
-//! [`Response`] out, dependencies built once and borrowed. [`dispatch`] wraps every call the same
-//! way whichever adapter delivered the request (runner, container, Lambda, Scaleway Functions):
-//! request id, CORS, `OPTIONS`, `405` with `Allow`, `HEAD` as `GET` without a body, one span and
+//! [`Response`] or its own error type out, dependencies built once (by the one constructor every
+//! function has, [`Function::from_context`]) and borrowed. Route tables hold functions of
+//! different types as [`Handler`]s. [`dispatch`] wraps every call the same way whichever adapter
+//! delivered the request (runner, container, Lambda, Scaleway Functions): request id, CORS,
+//! `OPTIONS`, `405` with `Allow`, `HEAD` as `GET` without a body, the error body, one span and
 //! one access-log line.
 
 mod body;
@@ -27,7 +29,8 @@ pub use lambda_http::RequestExt;
 pub use lambda_http::aws_lambda_events::query_map::QueryMap;
 pub use lambda_http::request::RequestContext;
 
-use crate::config::CorsConfig;
+use crate::config::{ConfigError, CorsConfig, VarSpec};
+use crate::context::Context;
 
 /// What a handler receives: exactly what `lambda_http` would give it on AWS.
 pub type Request = lambda_http::Request;
@@ -39,14 +42,34 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The header carrying the request id (Scaleway's ingress sets it; adapters fill it when absent).
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// The path as the client sent it, before a router removed its mount prefix: for logs only,
+/// since no platform gives a function this. Adapters put it in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct OriginalPath(pub String);
+
 /// One serverless function.
-pub trait Function: Send + Sync + 'static {
-    /// Short name used in logs and the runner's route table, e.g. `plate-lookup`.
-    fn name(&self) -> &'static str;
+pub trait Function: Send + Sync + Sized + 'static {
+    /// Its name: its crate, its mount (`/<name>`) and its log field, e.g. `plate-lookup`.
+    const NAME: &'static str;
     /// Methods it serves. `HEAD` is implied by `GET`; `OPTIONS` is answered by [`dispatch`].
-    fn methods(&self) -> &'static [Method];
-    /// Handles one request. Expected failures are responses (see [`error_response`]).
-    fn call(&self, req: Request) -> BoxFuture<'_, Response>;
+    const METHODS: &'static [Method];
+    /// Whether it may answer with a stream. A Scaleway Functions zip cannot deliver one, so its
+    /// handler asks such a function for a whole answer instead.
+    const STREAMS: bool = false;
+    /// The variables it reads, beyond those every binary reads ([`crate::config::VARIABLES`]):
+    /// for the runner's start-up report and `docs/configuration.md`.
+    const VARIABLES: &'static [&'static [VarSpec]] = &[];
+    /// Every expected failure of a call; [`dispatch`] turns it into the one JSON error body.
+    type Error: HttpError + Send + 'static;
+
+    /// The one constructor: everything the function needs, read once at start.
+    ///
+    /// # Errors
+    /// A variable it reads is malformed (a missing key is not an error where the function can
+    /// answer without it).
+    fn from_context(ctx: &Context) -> Result<Self, ConfigError>;
+    /// Handles one request.
+    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, Self::Error>>;
     /// The path as it may appear in logs. Plates are personal data, so a function whose paths
     /// carry one overrides this to mask it.
     fn loggable_path(&self, path: &str) -> String {
@@ -55,6 +78,41 @@ pub trait Function: Send + Sync + 'static {
     /// One line for the runner's start-up report, e.g. "ready" or what to set to enable it.
     fn status(&self) -> String {
         "ready".to_owned()
+    }
+}
+
+/// An error of any function, as [`dispatch`] receives it.
+pub type BoxedHttpError = Box<dyn HttpError + Send>;
+
+/// A [`Function`] with its types erased, so functions of different types share a route table.
+/// Every `Function` is one; nothing else needs to implement it.
+pub trait Handler: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn methods(&self) -> &'static [Method];
+    fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>>;
+    fn loggable_path(&self, path: &str) -> String;
+    fn status(&self) -> String;
+}
+
+impl<F: Function> Handler for F {
+    fn name(&self) -> &'static str {
+        F::NAME
+    }
+    fn methods(&self) -> &'static [Method] {
+        F::METHODS
+    }
+    fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>> {
+        Box::pin(async move {
+            self.call(req)
+                .await
+                .map_err(|e| Box::new(e) as BoxedHttpError)
+        })
+    }
+    fn loggable_path(&self, path: &str) -> String {
+        Function::loggable_path(self, path)
+    }
+    fn status(&self) -> String {
+        Function::status(self)
     }
 }
 
@@ -97,14 +155,14 @@ pub fn request_id(req: &Request) -> Option<&str> {
 }
 
 /// Calls `function` with everything every platform must do around it.
-pub async fn dispatch(function: &dyn Function, cors: &CorsConfig, mut req: Request) -> Response {
+pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, mut req: Request) -> Response {
     let started = Instant::now();
     let request_id = request_id(&req).unwrap_or("-").to_owned();
     let method = req.method().clone();
     // The full path as the client sent it (the router strips its mount prefix from `uri()`).
     let path = function.loggable_path(
         req.extensions()
-            .get::<crate::runtime::adapter::OriginalPath>()
+            .get::<OriginalPath>()
             .map_or(req.uri().path(), |p| p.0.as_str()),
     );
     let span = tracing::info_span!("request", request_id = %request_id, function = function.name());
@@ -133,7 +191,10 @@ pub async fn dispatch(function: &dyn Function, cors: &CorsConfig, mut req: Reque
         if is_head {
             *req.method_mut() = Method::GET;
         }
-        let mut resp = function.call(req).instrument(span.clone()).await;
+        let mut resp = match function.handle(req).instrument(span.clone()).await {
+            Ok(resp) => resp,
+            Err(e) => error_response(&*e, Some(&request_id)),
+        };
         if is_head {
             // Keep the headers (and the length the GET would have had), drop the body.
             if let Some(len) = http_body::Body::size_hint(resp.body()).exact() {

@@ -20,7 +20,7 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body as LambdaBody, RequestExt};
 
-use crate::http::REQUEST_ID;
+use crate::http::{OriginalPath, REQUEST_ID};
 
 /// Where a request was mounted: its prefix is stripped from the path the handler sees.
 #[derive(Debug, Clone, Copy)]
@@ -118,11 +118,6 @@ pub fn to_lambda_request(
         .with_path_parameters(QueryMap::from(path_params))
         .with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
-
-/// The path as the client sent it, before the mount prefix was removed: for logs only, since
-/// no platform gives a function this.
-#[derive(Debug, Clone)]
-pub(crate) struct OriginalPath(pub(crate) String);
 
 /// API Gateway's route key for a proxy mount, e.g. `ANY /plate-lookup/{proxy+}`.
 fn route_key(prefix: &str) -> String {

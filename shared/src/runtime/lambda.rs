@@ -9,13 +9,13 @@ use lambda_http::{Body as LambdaBody, RequestExt, service_fn};
 
 use super::adapter::ensure_request_id;
 use crate::config::CorsConfig;
-use crate::http::{Function, REQUEST_ID, Request, dispatch};
+use crate::http::{Handler, REQUEST_ID, Request, dispatch};
 
 /// Runs `function` against the Lambda Runtime API until the runtime stops it.
 ///
 /// # Errors
 /// The runtime API could not be reached or answered nonsense.
-pub async fn run(function: Arc<dyn Function>, cors: CorsConfig) -> Result<(), lambda_http::Error> {
+pub async fn run(function: Arc<dyn Handler>, cors: CorsConfig) -> Result<(), lambda_http::Error> {
     let cors = Arc::new(cors);
     lambda_http::run(service_fn(move |req: Request| {
         let function = Arc::clone(&function);

@@ -18,7 +18,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::config::{ConfigError, CorsConfig, Env, ServerConfig};
-use crate::http::Function;
+use crate::context::Context;
+use crate::http::{Function, Handler};
 use crate::telemetry;
 
 pub use router::{BODY_LIMIT, Router};
@@ -53,26 +54,19 @@ impl Mode {
 }
 
 /// The whole `main` of a function binary: logging, config, then the runtime its environment
-/// asks for. `build` reads only what that function needs, so a missing chat key never stops
-/// `health`.
-pub fn run_function<F, B>(build: B) -> ExitCode
-where
-    F: Function,
-    B: FnOnce(&Env) -> Result<F, ConfigError>,
-{
-    run_function_with(&Env::from_process(), build)
+/// asks for. `F` reads only what it needs, so a missing chat key never stops `health`.
+pub fn run_function<F: Function>() -> ExitCode {
+    run_function_with::<F>(Env::from_process())
 }
 
 /// [`run_function`] with an environment already read (a binary that looked at it first, such
 /// as `plate-lookup` deciding on job mode, does not read it twice).
-pub fn run_function_with<F, B>(env: &Env, build: B) -> ExitCode
-where
-    F: Function,
-    B: FnOnce(&Env) -> Result<F, ConfigError>,
-{
+pub fn run_function_with<F: Function>(env: Env) -> ExitCode {
+    let ctx = Context::new(env);
+    let env = ctx.env();
     telemetry::init(env);
-    let setup = || -> Result<(Arc<dyn Function>, CorsConfig, ServerConfig), ConfigError> {
-        let function: Arc<dyn Function> = Arc::new(build(env)?);
+    let setup = || -> Result<(Arc<dyn Handler>, CorsConfig, ServerConfig), ConfigError> {
+        let function: Arc<dyn Handler> = Arc::new(F::from_context(&ctx)?);
         let cors = CorsConfig::from_env(env, false)?;
         let server = ServerConfig::from_env(env, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080)?;
         Ok((function, cors, server))

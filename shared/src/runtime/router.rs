@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Limited};
 
 use super::adapter::{Mounted, add_ingress_headers, to_lambda_request};
 use crate::config::CorsConfig;
-use crate::http::{ApiError, Function, REQUEST_ID, Response, dispatch, error_response};
+use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch, error_response};
 
 /// Scaleway Functions refuse request payloads above 6 MiB; every target enforces the same.
 pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
@@ -23,7 +23,7 @@ pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
 #[derive(Clone)]
 struct Mount {
     prefix: String,
-    function: Arc<dyn Function>,
+    function: Arc<dyn Handler>,
     /// Whether the function sees paths with `prefix` removed.
     strip: bool,
 }
@@ -66,18 +66,18 @@ impl Router {
     /// Mounts `function` at `prefix` (`/` or `/name`, no trailing slash). The function sees
     /// paths with the prefix removed; `/name` also serves `/name/...`.
     #[must_use]
-    pub fn mount(self, prefix: &str, function: Arc<dyn Function>) -> Self {
+    pub fn mount(self, prefix: &str, function: Arc<dyn Handler>) -> Self {
         self.add(prefix, function, true)
     }
 
     /// Mounts `function` at `prefix` without stripping it: the function sees the whole path
     /// (how `/api/health` reaches `health` in the all-in-one router).
     #[must_use]
-    pub fn mount_unstripped(self, prefix: &str, function: Arc<dyn Function>) -> Self {
+    pub fn mount_unstripped(self, prefix: &str, function: Arc<dyn Handler>) -> Self {
         self.add(prefix, function, false)
     }
 
-    fn add(mut self, prefix: &str, function: Arc<dyn Function>, strip: bool) -> Self {
+    fn add(mut self, prefix: &str, function: Arc<dyn Handler>, strip: bool) -> Self {
         let prefix = if prefix == "/" {
             "/".to_owned()
         } else {
@@ -96,7 +96,7 @@ impl Router {
 
     /// A single function on its own: at `/` (its own Scaleway endpoint) and `/<name>` (so the
     /// runner's URLs work against it too).
-    pub fn single(function: Arc<dyn Function>, cors: CorsConfig) -> Self {
+    pub fn single(function: Arc<dyn Handler>, cors: CorsConfig) -> Self {
         let name = format!("/{}", function.name());
         Router::new(cors)
             .mount("/", Arc::clone(&function))

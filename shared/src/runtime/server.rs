@@ -152,22 +152,29 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 mod tests {
     use super::*;
     use crate::config::CorsConfig;
-    use crate::http::{BoxFuture, Function, Request, Response};
+    use crate::http::{ApiError, BoxFuture, Function, Request, Response};
     use http::Method;
+    use tokio::sync::Notify;
 
-    /// Answers after a pause, to have a request in flight during shutdown.
-    struct Slow;
+    /// Signals when a request has reached it, then answers only when released: a request is
+    /// in flight for exactly as long as a test wants, with no sleeps.
+    #[derive(Default)]
+    struct Slow {
+        entered: Arc<Notify>,
+        release: Arc<Notify>,
+    }
     impl Function for Slow {
-        fn name(&self) -> &'static str {
-            "slow"
+        const NAME: &'static str = "slow";
+        const METHODS: &'static [Method] = &[Method::GET];
+        type Error = ApiError;
+        fn from_context(_: &crate::context::Context) -> Result<Self, crate::config::ConfigError> {
+            Ok(Slow::default())
         }
-        fn methods(&self) -> &'static [Method] {
-            &[Method::GET]
-        }
-        fn call(&self, _req: Request) -> BoxFuture<'_, Response> {
+        fn call(&self, _req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
             Box::pin(async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Response::new("done".into())
+                self.entered.notify_one();
+                self.release.notified().await;
+                Ok(Response::new("done".into()))
             })
         }
     }
@@ -182,21 +189,25 @@ mod tests {
         Ok(out)
     }
 
-    /// Serves [`Slow`] on a free port; dropping the sender (or sending) stops it.
-    async fn start(
-        options: ServeOptions,
-    ) -> (
-        std::net::SocketAddr,
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<std::io::Result<()>>,
-    ) {
+    struct Running {
+        addr: std::net::SocketAddr,
+        stop: tokio::sync::oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+        entered: Arc<Notify>,
+        release: Arc<Notify>,
+    }
+
+    /// Serves [`Slow`] on a free port; sending on (or dropping) `stop` stops it.
+    async fn start(options: ServeOptions) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cors = CorsConfig {
             origins: vec![],
             allow_localhost: false,
         };
-        let router = Arc::new(Router::single(Arc::new(Slow), cors));
+        let slow = Slow::default();
+        let (entered, release) = (Arc::clone(&slow.entered), Arc::clone(&slow.release));
+        let router = Arc::new(Router::single(Arc::new(slow), cors));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(
             listener,
@@ -204,27 +215,35 @@ mod tests {
             async { drop(stopped.await) },
             options,
         ));
-        (addr, stop, server)
+        Running {
+            addr,
+            stop,
+            server,
+            entered,
+            release,
+        }
     }
 
     #[tokio::test]
     async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
-        let (addr, stop, server) = start(ServeOptions::default()).await;
-        let in_flight = tokio::spawn(raw_get(addr));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        stop.send(()).unwrap();
+        let run = start(ServeOptions::default()).await;
+        let in_flight = tokio::spawn(raw_get(run.addr));
+        run.entered.notified().await;
+        run.stop.send(()).unwrap();
+        // Shutdown has begun with the request inside the handler; only now may it finish.
+        run.release.notify_one();
         let answer = in_flight.await.unwrap().unwrap();
         assert!(
             answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
             "{answer}"
         );
-        tokio::time::timeout(Duration::from_secs(2), server)
+        tokio::time::timeout(Duration::from_secs(5), run.server)
             .await
-            .unwrap()
+            .expect("the server stops once the request is done")
             .unwrap()
             .unwrap();
         assert!(
-            raw_get(addr).await.is_err(),
+            raw_get(run.addr).await.is_err(),
             "still accepting after shutdown"
         );
     }
@@ -236,7 +255,10 @@ mod tests {
             max_header_bytes: 16 * 1024,
             ..Default::default()
         };
-        let (addr, _stop, _server) = start(options).await;
+        let run = start(options).await;
+        let addr = run.addr;
+        // Only the request under the limit reaches the handler: let it answer at once.
+        run.release.notify_one();
         for (size, status) in [(8 * 1024, "200"), (20 * 1024, "431")] {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
             let head = format!(
@@ -255,20 +277,22 @@ mod tests {
 
     #[tokio::test]
     async fn the_grace_period_bounds_shutdown() {
-        let options = ServeOptions {
-            shutdown_grace: Duration::from_millis(50),
+        let grace = Duration::from_millis(200);
+        let run = start(ServeOptions {
+            shutdown_grace: grace,
             ..Default::default()
-        };
-        let (addr, stop, server) = start(options).await;
-        let _in_flight = tokio::spawn(raw_get(addr));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        })
+        .await;
+        let _in_flight = tokio::spawn(raw_get(run.addr));
+        run.entered.notified().await;
+        // The handler is never released: only the grace period can end the shutdown.
         let started = std::time::Instant::now();
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
-        assert!(
-            started.elapsed() < Duration::from_millis(250),
-            "{:?}",
-            started.elapsed()
-        );
+        run.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), run.server)
+            .await
+            .expect("shutdown ends at the grace period, not when the handler does")
+            .unwrap()
+            .unwrap();
+        assert!(started.elapsed() >= grace, "{:?}", started.elapsed());
     }
 }

@@ -8,5 +8,6 @@ pub mod service;
 pub mod summary;
 pub mod warranty;
 
+pub use service::VARIABLES;
 pub use summary::{BatteryWarranty, Powertrain, VehicleSummary, summarize};
 pub use warranty::WarrantyBasis;

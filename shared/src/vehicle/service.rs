@@ -13,9 +13,51 @@ use super::cache::{Cache, CacheStats};
 use super::client::{ClientSettings, LookupError, VegvesenClient};
 use super::model::KjoretoydataResponse;
 use super::summary::{VehicleSummary, summarize};
-use crate::config::{ConfigError, DEFAULT_VEGVESEN_ENDPOINT, Env};
+use crate::config::{ConfigError, Env, VarSpec, secret, var};
 use crate::http::HttpError;
 use crate::plate::Plate;
+
+pub const VEGVESEN_ENDPOINT: VarSpec = var(
+    "VEGVESEN_ENDPOINT",
+    // The real enkeltoppslag endpoint: `api.vegvesen.no/vehicles`, named in older deployment
+    // notes, is a placeholder that does not exist (docs/upstreams/vegvesen.md#endpoint-and-key).
+    "https://akfell-datautlevering.atlas.vegvesen.no/enkeltoppslag/kjoretoydata",
+    "Statens vegvesen enkeltoppslag URL",
+);
+pub const VEGVESEN_API_KEY: VarSpec = secret(
+    "VEGVESEN_API_KEY",
+    "Statens vegvesen API key; unset = plate lookup off (503)",
+);
+pub const VEGVESEN_TIMEOUT_SECS: VarSpec = var(
+    "VEGVESEN_TIMEOUT_SECS",
+    "10",
+    "per-attempt timeout for Vegvesen calls",
+);
+pub const PLATE_CACHE_TTL_SECS: VarSpec = var(
+    "PLATE_CACHE_TTL_SECS",
+    "86400",
+    "how long a found vehicle is cached",
+);
+pub const PLATE_CACHE_NOT_FOUND_TTL_SECS: VarSpec = var(
+    "PLATE_CACHE_NOT_FOUND_TTL_SECS",
+    "600",
+    "how long a not-found answer is cached",
+);
+pub const PLATE_CACHE_CAPACITY: VarSpec = var(
+    "PLATE_CACHE_CAPACITY",
+    "10000",
+    "maximum cached plates per instance",
+);
+
+/// What the vehicle lookup reads (plate-lookup and chat both use it).
+pub const VARIABLES: &[VarSpec] = &[
+    VEGVESEN_ENDPOINT,
+    VEGVESEN_API_KEY,
+    VEGVESEN_TIMEOUT_SECS,
+    PLATE_CACHE_TTL_SECS,
+    PLATE_CACHE_NOT_FOUND_TTL_SECS,
+    PLATE_CACHE_CAPACITY,
+];
 
 /// Settings for the lookup: the upstream client and the cache.
 #[derive(Debug, Clone)]
@@ -32,29 +74,24 @@ impl VehicleConfig {
     /// # Errors
     /// A Vegvesen or cache variable is set but malformed.
     pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        let endpoint = env
-            .get("VEGVESEN_ENDPOINT")
-            .unwrap_or(DEFAULT_VEGVESEN_ENDPOINT)
-            .trim()
-            .to_owned();
+        let endpoint: String = env.value(&VEGVESEN_ENDPOINT)?;
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
             return Err(ConfigError::new(
                 "VEGVESEN_ENDPOINT",
                 "must be an http(s) URL",
             ));
         }
-        let request_timeout = env.secs_or("VEGVESEN_TIMEOUT_SECS", Duration::from_secs(10))?;
-        let found_ttl = env.secs_or("PLATE_CACHE_TTL_SECS", Duration::from_secs(24 * 3600))?;
-        let not_found_ttl =
-            env.secs_or("PLATE_CACHE_NOT_FOUND_TTL_SECS", Duration::from_secs(600))?;
-        let capacity: usize = env.parse_or("PLATE_CACHE_CAPACITY", 10_000)?;
+        let request_timeout = env.duration(&VEGVESEN_TIMEOUT_SECS)?;
+        let found_ttl = env.duration(&PLATE_CACHE_TTL_SECS)?;
+        let not_found_ttl = env.duration(&PLATE_CACHE_NOT_FOUND_TTL_SECS)?;
+        let capacity: usize = env.value(&PLATE_CACHE_CAPACITY)?;
         if capacity == 0 {
             return Err(ConfigError::new(
                 "PLATE_CACHE_CAPACITY",
                 "must be at least 1",
             ));
         }
-        let Some(api_key) = env.secret("VEGVESEN_API_KEY") else {
+        let Some(api_key) = env.secret(VEGVESEN_API_KEY.name) else {
             return Ok(None);
         };
         Ok(Some(VehicleConfig {
@@ -292,7 +329,7 @@ mod tests {
         );
         let env = Env::from_pairs([("VEGVESEN_API_KEY", "k")]);
         let cfg = VehicleConfig::from_env(&env).unwrap().unwrap();
-        assert_eq!(cfg.client.endpoint, DEFAULT_VEGVESEN_ENDPOINT);
+        assert_eq!(cfg.client.endpoint, VEGVESEN_ENDPOINT.default.describe());
         assert!(!format!("{cfg:?}").contains("\"k\""));
     }
 }
