@@ -20,6 +20,34 @@ def check(name, ok, detail=""):
     print(("ok   " if ok else "FAIL ") + name + ("" if ok or not detail else f": {detail}"))
 
 
+# Seconds a stream needs after its turn's deadline to send the final event and close.
+TURN_MARGIN = 5
+
+
+def setting(name, env, cm_data, code):
+    """A whole-seconds setting: the container's env, else the ConfigMap, else the default the code
+    declares next to the name: `"NAME", "N"` (a variable table), `"NAME", Some("N")` or
+    `"NAME", Duration::from_secs(N)`. None if it cannot be found (the check then fails)."""
+    for source in (env, cm_data):
+        if source.get(name) is not None:
+            return int(source[name])
+    m = re.search(rf'"{name}",\s*(?:"(\d+)"|Some\("(\d+)"\)|Duration::from_secs\((\d+)\))', code)
+    return int(next(g for g in m.groups() if g)) if m else None
+
+
+def prestop_seconds(container):
+    """How long the container's preStop hook sleeps (native `sleep` or `exec: sleep N`); 0 if none."""
+    pre = container.get("lifecycle", {}).get("preStop", {})
+    if "sleep" in pre:
+        return int(pre["sleep"]["seconds"])
+    cmd = pre.get("exec", {}).get("command", [])
+    words = " ".join(str(w) for w in cmd).split()
+    for i, w in enumerate(words):
+        if w.rsplit("/", 1)[-1] == "sleep" and i + 1 < len(words) and words[i + 1].isdigit():
+            return int(words[i + 1])
+    return 0
+
+
 def main(root):
     root = Path(root)
     docs = [d for d in yaml.safe_load_all((root / "k8s/app.yaml").read_text()) if d]
@@ -84,9 +112,23 @@ def main(root):
     unknown = [k for k in env_file if f'"{k}"' not in code]
     check("every key in deploy/scaleway.env (the Scaleway twin of the ConfigMap) is read by the code",
           env_file and not unknown, f"unknown: {unknown}")
-    grace = int(by_kind["ConfigMap"][0]["data"].get("SHUTDOWN_GRACE_SECS", "10"))
-    check("terminationGracePeriodSeconds is longer than SHUTDOWN_GRACE_SECS",
-          pod.get("terminationGracePeriodSeconds", 30) > grace)
+    # Shutdown: the kubelet sends SIGTERM after any preStop hook and SIGKILL
+    # terminationGracePeriodSeconds after the pod started terminating (preStop included); the app
+    # waits SHUTDOWN_GRACE_SECS for in-flight requests, and a chat turn may last
+    # CHAT_TURN_TIMEOUT_SECS. Each must fit in the next, or a rollout cuts streams short.
+    cm_data = by_kind["ConfigMap"][0]["data"]
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    grace = setting("SHUTDOWN_GRACE_SECS", env, cm_data, code)
+    turn = setting("CHAT_TURN_TIMEOUT_SECS", env, cm_data, code)
+    term = pod.get("terminationGracePeriodSeconds", 30)
+    pre = prestop_seconds(c)
+    check("SHUTDOWN_GRACE_SECS and CHAT_TURN_TIMEOUT_SECS are known (manifest, else the code's default)",
+          grace is not None and turn is not None, f"grace={grace} turn={turn}")
+    if grace is not None and turn is not None:
+        check(f"SHUTDOWN_GRACE_SECS ({grace} s) covers a whole chat turn (CHAT_TURN_TIMEOUT_SECS {turn} s) "
+              f"plus {TURN_MARGIN} s", grace >= turn + TURN_MARGIN)
+        check(f"terminationGracePeriodSeconds ({term} s) is longer than the preStop hook ({pre} s) plus "
+              f"SHUTDOWN_GRACE_SECS ({grace} s)", term > pre + grace)
 
     svc = by_kind["Service"][0]
     sp = svc["spec"]["ports"][0]
