@@ -6,7 +6,11 @@
 # against the local cargo cache (after one `cargo fetch`), starts it on a free port and runs the
 # same request/response checks as the runner's tests for that function.
 #   scripts/test-function-zips.sh [health|plate-lookup|chat ...]     # default: all three
-# Env: ZIP_PARITY_FETCH=0 skips `cargo fetch` (fully offline; the cache must be warm).
+# Scaleway's build ignores Cargo.lock, so each zip's manifest is also resolved without it
+# (scripts/function-zip/resolve-unlocked.py: resolution only, crates.io must be reachable) and must
+# give the lock's versions.
+# Env: ZIP_PARITY_FETCH=0 skips `cargo fetch` and that resolution (fully offline; the cache must be
+# warm).
 # Prints zip sizes and build times, then `N passed, M failed`; exits non-zero on any failure.
 # The checks are `check NAME eval '…'`: the single-quoted conditions are expanded when eval runs.
 # shellcheck disable=SC2016
@@ -146,6 +150,10 @@ EOF
 
 fetched=0
 build_total=0
+if [[ "${ZIP_PARITY_FETCH:-1}" != 0 ]]; then
+  check "the lock-free resolution check reports a crate that drifts from its lock" \
+    python3 "$root/scripts/function-zip/resolve-unlocked.py" --self-test
+fi
 for fn in "${functions[@]}"; do
   echo "== $fn"
   rm -rf "$work/fn"; mkdir -p "$work/fn"
@@ -156,6 +164,10 @@ for fn in "${functions[@]}"; do
     # Registries are reachable in CI; afterwards every build is --offline.
     cargo fetch --quiet --target x86_64-unknown-linux-gnu --manifest-path "$manifest" || echo "   cargo fetch failed; trying offline" >&2
     fetched=1
+  fi
+  if [[ "${ZIP_PARITY_FETCH:-1}" != 0 ]]; then
+    check "$fn: without Cargo.lock (as Scaleway builds it) the manifest resolves to the lock's versions" \
+      python3 "$root/scripts/function-zip/resolve-unlocked.py" "$work/fn"
   fi
   started=$SECONDS
   if ! cargo build --offline --quiet --manifest-path "$manifest" 2>"$tmp/build.err"; then
