@@ -16,7 +16,7 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
-# Empty: the all-in-one server (local-dev). Else one of health, chat, plate-lookup.
+# Empty: the all-in-one server (local-dev). Else a name in functions/list.txt.
 ARG FUNCTION=
 WORKDIR /src
 COPY . .
@@ -25,11 +25,10 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     set -eu; \
-    case "${FUNCTION}" in \
-      "") bin=local-dev ;; \
-      health | chat | plate-lookup) bin="${FUNCTION}" ;; \
-      *) echo "FUNCTION must be empty, health, chat or plate-lookup, not '${FUNCTION}'" >&2; exit 1 ;; \
-    esac; \
+    bin="${FUNCTION:-local-dev}"; \
+    if [ -n "${FUNCTION}" ] && ! grep -q "^${FUNCTION} " functions/list.txt; then \
+      echo "FUNCTION must be empty or a name in functions/list.txt, not '${FUNCTION}'" >&2; exit 1; \
+    fi; \
     cargo build --release --locked -p "$bin" --bin "$bin"; \
     install -D -m 0755 "target/release/$bin" "/out/usr/local/bin/$bin"; \
     ln -s "$bin" /out/usr/local/bin/elbatt

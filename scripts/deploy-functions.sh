@@ -30,7 +30,8 @@ NAMESPACE="${NAMESPACE:-elbatt-functions}"
 ENV_FILE="${ENV_FILE:-$root/deploy/scaleway.env}"
 DIST="${DIST:-$root/dist}"
 functions=("$@")
-[[ ${#functions[@]} -gt 0 ]] || functions=(health plate-lookup chat)
+# Default: every function in functions/list.txt.
+[[ ${#functions[@]} -gt 0 ]] || mapfile -t functions < <(python3 "$root/scripts/function-zip/generate.py" --list)
 [[ $- != *x* ]] || die "refusing to run with xtrace (set -x): it would print the secrets"
 
 memory_for() {

@@ -2,25 +2,30 @@
 # Packages Elbatt functions as Scaleway Serverless Functions zips (runtime rust196, handler
 # `handle`): one self-contained crate per function, every dependency pinned to the workspace's
 # Cargo.lock, the shared crate's source inside as a path dependency.
-#   scripts/package-function.sh <health|chat|plate-lookup|all> [outdir]    # default outdir: dist/
+#   scripts/package-function.sh <FUNCTION|all> [outdir]   # a name in functions/list.txt; default outdir: dist/
 # Prints one line per zip: its path and size. See docs/deployment.md#scaleway-functions-optional.
 set -euo pipefail
 
-usage() { echo "usage: $0 <health|chat|plate-lookup|all> [outdir]" >&2; exit 2; }
+usage() { echo "usage: $0 <FUNCTION|all> [outdir]   (FUNCTION: a name in functions/list.txt)" >&2; exit 2; }
 [[ $# -ge 1 && $# -le 2 ]] || usage
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-case "$1" in
-  all) functions=(health chat plate-lookup) ;;
-  health | chat | plate-lookup) functions=("$1") ;;
-  *) usage ;;
-esac
 outdir="${2:-$root/dist}"
 
 need() { command -v "$1" >/dev/null || { echo "package-function: $1 is required ($2)" >&2; exit 2; }; }
 need cargo "install Rust: https://rustup.rs"
 need python3 "apt-get install python3"
 need zip "apt-get install zip"
+
+# The one list of functions: functions/list.txt.
+mapfile -t known < <(python3 "$root/scripts/function-zip/generate.py" --list)
+case "$1" in
+  all) functions=("${known[@]}") ;;
+  *)
+    [[ " ${known[*]} " == *" $1 "* ]] || usage
+    functions=("$1")
+    ;;
+esac
 
 mkdir -p "$outdir"
 outdir="$(cd "$outdir" && pwd)"

@@ -18,7 +18,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 functions=("$@")
-[[ ${#functions[@]} -gt 0 ]] || functions=(health plate-lookup chat)
+# Default: every function in functions/list.txt.
+[[ ${#functions[@]} -gt 0 ]] || mapfile -t functions < <(python3 "$root/scripts/function-zip/generate.py" --list)
 
 need() { command -v "$1" >/dev/null || { echo "zip-parity: $1 is required ($2)" >&2; exit 2; }; }
 need cargo "install Rust: https://rustup.rs"

@@ -1,6 +1,6 @@
 //! Command-line flags for the bench binaries: `--name value`, `--name=value`, repeatable flags,
-//! switches without a value, and everything after `--` passed through untouched. A handful of
-//! flags does not justify a parser crate's build time on a 2-core machine.
+//! switches without a value, and everything after `--` passed through untouched. Parsed by
+//! `lexopt` (no dependencies, no build-time cost); this adds the flag table on top.
 
 use std::str::FromStr;
 
@@ -24,35 +24,34 @@ impl Args {
         known: &[&str],
         switches: &[&str],
     ) -> Result<Args, String> {
+        use lexopt::Arg::{Long, Short, Value};
         let mut out = Args::default();
-        let mut it = args.into_iter();
-        while let Some(arg) = it.next() {
-            if arg == "--" {
-                out.rest.extend(it.by_ref());
-                break;
-            }
-            let Some(body) = arg.strip_prefix("--") else {
-                return Err(format!("unexpected argument {arg:?}"));
+        let mut args: Vec<String> = args.into_iter().collect();
+        // Everything after `--` goes through untouched (lexopt would hand it back as values).
+        if let Some(at) = args.iter().position(|a| a == "--") {
+            out.rest = args.split_off(at + 1);
+            args.pop();
+        }
+        let mut parser = lexopt::Parser::from_args(args);
+        let text = |v: std::ffi::OsString| v.into_string().map_err(|_| "arguments must be UTF-8");
+        while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+            let name = match arg {
+                Long(name) if known.contains(&name) => name.to_owned(),
+                Long(name) => return Err(format!("unknown flag --{name}")),
+                Short(c) => return Err(format!("unknown flag -{c}")),
+                Value(v) => return Err(format!("unexpected argument {v:?}")),
             };
-            let (name, inline) = match body.split_once('=') {
-                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-                None => (body.to_owned(), None),
-            };
-            if !known.contains(&name.as_str()) {
-                return Err(format!("unknown flag --{name}"));
-            }
             if switches.contains(&name.as_str()) {
-                if inline.is_some() {
+                if parser.optional_value().is_some() {
                     return Err(format!("--{name} takes no value"));
                 }
                 out.switches.push(name);
-                continue;
+            } else {
+                let value = parser
+                    .value()
+                    .map_err(|_| format!("--{name} needs a value"))?;
+                out.values.push((name, text(value)?.to_owned()));
             }
-            let value = match inline {
-                Some(v) => v,
-                None => it.next().ok_or_else(|| format!("--{name} needs a value"))?,
-            };
-            out.values.push((name, value));
         }
         Ok(out)
     }

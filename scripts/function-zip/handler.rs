@@ -23,6 +23,7 @@ use std::sync::LazyLock;
 use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use elbatt::config::{ConfigError, CorsConfig, Env};
+use elbatt::context::Context;
 use elbatt::http::{ApiError, Response, error_response};
 use elbatt::runtime::{BODY_LIMIT, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -34,10 +35,10 @@ const STREAMING_HEADER: &str = "x-elbatt-streaming";
 /// The function behind its router, built from the environment on the first request. A
 /// configuration error is kept (not retried): the environment of an instance never changes.
 static ROUTER: LazyLock<Result<Router, ConfigError>> = LazyLock::new(|| {
-    let env = Env::from_process();
-    elbatt::telemetry::init(&env);
-    let function = function::build(&env)?;
-    let cors = CorsConfig::from_env(&env, false)?;
+    let ctx = Context::new(Env::from_process());
+    elbatt::telemetry::init(ctx.env());
+    let function = function::build(&ctx)?;
+    let cors = CorsConfig::from_env(ctx.env(), false)?;
     Ok(Router::single(function, cors))
 });
 
