@@ -14,8 +14,20 @@
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
+# Base images are pinned by digest: a tag moves, a digest names one image. Each *_DIGEST is
+# `@sha256:<digest of the multi-arch index>` (`docker buildx imagetools inspect <image:tag>`), or
+# empty for the tag alone. The digest wins over the tag, so change the two together: the comment
+# above each digest names the tag it belongs to (scripts/tests/check_dockerfile.py checks it).
+#
+# rust:1.95-slim-bookworm: the index digest published for this tag in several independent public
+# Dockerfiles; it could not be checked against Docker Hub here.
+ARG RUST_DIGEST=@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082
+# debian:bookworm-slim: unpinned: no digest of it could be checked against the registry when the
+# pins were added (the tag is rebuilt often), so the tag alone is the fallback. Pin it with
+# `--build-arg DEBIAN_DIGEST=@sha256:…`, and record the digest here once checked.
+ARG DEBIAN_DIGEST=
 
-FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE}${RUST_DIGEST} AS builder
 # Empty: the all-in-one server (local-dev). Else a name in functions/list.txt.
 ARG FUNCTION=
 WORKDIR /src
@@ -33,7 +45,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     install -D -m 0755 "target/release/$bin" "/out/usr/local/bin/$bin"; \
     ln -s "$bin" /out/usr/local/bin/elbatt
 
-FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+FROM debian:${DEBIAN_RELEASE}-slim${DEBIAN_DIGEST} AS runtime
 ARG FUNCTION=
 # CA certificates for the HTTPS upstreams (Statens vegvesen, the LLM provider); nothing else.
 # hadolint ignore=DL3008

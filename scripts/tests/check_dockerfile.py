@@ -6,6 +6,7 @@
 What a `docker build` would catch late (or never) is checked here from the files:
 - the stages reference each other correctly and the runtime base matches the builder's Debian
   release (the binary links against the builder's glibc);
+- every base image is pinned by digest, or its tag-only fallback is documented in the Dockerfile;
 - every binary the Dockerfile can build is a workspace package with a binary of that name, and
   every function in functions/ can be built with FUNCTION=;
 - the release build is `--locked`; the runtime image runs as uid 10001, exposes 8000, logs JSON,
@@ -67,12 +68,53 @@ def stages_of(instrs):
             global_args[name] = default
         elif word == "FROM":
             parts = rest.split()
-            image = substitute(parts[0], global_args)
+            ref = substitute(parts[0], global_args)
             name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
-            stages.append({"image": image, "name": name, "instrs": []})
+            image, _, digest = ref.partition("@")
+            stages.append({"image": image, "digest": digest, "from": parts[0], "name": name,
+                           "instrs": []})
         elif stages:
             stages[-1]["instrs"].append((word, rest))
     return global_args, stages
+
+
+def comment_above(text, line_re):
+    """The comment block directly above the first line matching line_re, as one string."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(line_re, line):
+            block = []
+            for prev in reversed(lines[:i]):
+                if not prev.startswith("#"):
+                    break
+                block.insert(0, prev.lstrip("#").strip())
+            return " ".join(block)
+    return ""
+
+
+def check_pins(text, stages):
+    """Every base image is pinned by digest (sha256), or its tag-only fallback is documented with
+    `<image:tag>: unpinned: <reason>` in the comment above its digest ARG (or above the FROM).
+    A digest from an ARG must sit under a comment naming the image:tag it was taken for."""
+    names = [s["name"] for s in stages]
+    for i, stage in enumerate(stages):
+        if stage["image"] in names[:i]:
+            continue  # an earlier stage, not a pulled image
+        ref = stage["image"]
+        arg = re.search(r"\$\{?(\w*DIGEST\w*)\}?", stage["from"])
+        doc = comment_above(text, rf"ARG {arg.group(1)}=" if arg else rf"FROM {re.escape(stage['from'])}")
+        if re.fullmatch(r"sha256:[0-9a-f]{64}", stage["digest"]):
+            check(f"base image {ref} is pinned by digest", True)
+            if arg:
+                check(f"the comment above {arg.group(1)} names {ref}, the tag its digest was taken for",
+                      re.search(rf"(^|\s){re.escape(ref)}\b", doc) is not None,
+                      f"bump the tag and the digest together; comment: {doc[:120]!r}")
+        else:
+            documented = re.search(rf"(^|\s){re.escape(ref)}: unpinned: \S", doc) is not None
+            check(f"base image {ref} is pinned by digest, or its tag-only fallback is documented",
+                  documented, f"FROM {stage['from']} resolves to {ref}"
+                  + (f"@{stage['digest']} (not a sha256 digest)" if stage["digest"] else " (no digest)")
+                  + f"; pin it (@sha256:…) or write `# {ref}: unpinned: <why>` above its digest ARG")
 
 
 def dockerignore_patterns(path):
@@ -133,6 +175,7 @@ def main(root):
     global_args, stages = stages_of(instrs)
 
     check("Dockerfile has a builder and a runtime stage", len(stages) >= 2)
+    check_pins(text, stages)
     names = [s["name"] for s in stages]
     for i, stage in enumerate(stages):
         for word, rest in stage["instrs"]:
