@@ -28,7 +28,7 @@ for arg in "$@"; do
 done
 
 # ---- prerequisites -------------------------------------------------------------------------
-FIXTURE="${FAKE_VEGVESEN_FIXTURE:-../shared/fixtures/vegvesen/bev-vw-egolf-ek39085.json}"
+FIXTURE="${FAKE_VEGVESEN_FIXTURE:-shared/tests/fixtures/vegvesen/bev-kia-niro-ec47213.json}"
 missing=0
 need() { # command, how to install
   command -v "$1" >/dev/null || { echo "bench: $1 is missing: $2" >&2; missing=1; }
@@ -39,7 +39,7 @@ need wrk "apt-get install -y wrk"
 need curl "apt-get install -y curl"
 need awk "apt-get install -y gawk"
 [[ -r /proc/self/status ]] || { echo "bench: needs Linux /proc (RSS is read from /proc/PID/status)" >&2; missing=1; }
-[[ -r "$FIXTURE" ]] || { echo "bench: the Vegvesen fixture $FIXTURE is missing: run from a checkout with ../shared beside it, or set FAKE_VEGVESEN_FIXTURE" >&2; missing=1; }
+[[ -r "$FIXTURE" ]] || { echo "bench: the Vegvesen fixture $FIXTURE is missing: set FAKE_VEGVESEN_FIXTURE to a readable file" >&2; missing=1; }
 ((missing == 0)) || exit 2
 
 if ((QUICK)); then
@@ -218,15 +218,15 @@ row "peak RSS (VmHWM) after /health load" "runner" "$(kib_mib "$h_runner_hwm_kib
 
 # ---- 5. plate lookup, cache hits -----------------------------------------------------------
 echo "== plate-lookup cache hits" >&2
-status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RUNNER/plate-lookup/EK39085")"
+status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RUNNER/plate-lookup/EC47213")"
 [[ "$status" == 200 ]] || { echo "bench: warming the plate cache answered $status" >&2; exit 1; }
 calls_before="$(curl -s "http://127.0.0.1:$UP/count" | sed 's/.*"vegvesen":\([0-9]*\).*/\1/')"
-kv w_plate "$("$M" wrk --runs "$WRK_RUNS" --pid "$RUNNER_pid" -- "${wrk_args[@]}" "http://127.0.0.1:$RUNNER/plate-lookup/EK39085")"
+kv w_plate "$("$M" wrk --runs "$WRK_RUNS" --pid "$RUNNER_pid" -- "${wrk_args[@]}" "http://127.0.0.1:$RUNNER/plate-lookup/EC47213")"
 calls_after="$(curl -s "http://127.0.0.1:$UP/count" | sed 's/.*"vegvesen":\([0-9]*\).*/\1/')"
-row "plate lookup throughput (cache hits)" "runner GET /plate-lookup/EK39085" "$(fmt "$w_plate_rps_p50" "%.0f req/s")" \
+row "plate lookup throughput (cache hits)" "runner GET /plate-lookup/EC47213" "$(fmt "$w_plate_rps_p50" "%.0f req/s")" \
   "min–max $(fmt "$w_plate_rps_min" "%.0f")–$(fmt "$w_plate_rps_max" "%.0f"); p50/p99 $(fmt "$w_plate_lat_p50_ms" "%.3f")/$(fmt "$w_plate_lat_p99_ms" "%.3f") ms; $w_plate_requests requests → $((calls_after - calls_before)) upstream calls ($calls_before to warm); errors $((w_plate_socket_errors + w_plate_non2xx))" \
   "runner GET /health" "$(fmt "$w_runner_rps_p50" "%.0f req/s")" "$(ratio "$w_plate_rps_p50" "$w_runner_rps_p50")"
-row "plate lookup server CPU per request (cache hits)" "runner GET /plate-lookup/EK39085" "$(fmt "$w_plate_cpu_us_per_req_p50" "%.2f µs")" \
+row "plate lookup server CPU per request (cache hits)" "runner GET /plate-lookup/EC47213" "$(fmt "$w_plate_cpu_us_per_req_p50" "%.2f µs")" \
   "min–max $(fmt "$w_plate_cpu_us_per_req_min" "%.2f")–$(fmt "$w_plate_cpu_us_per_req_max" "%.2f") µs" \
   "runner GET /health" "$(fmt "$w_runner_cpu_us_per_req_p50" "%.2f µs")" "$(ratio "$w_plate_cpu_us_per_req_p50" "$w_runner_cpu_us_per_req_p50")"
 

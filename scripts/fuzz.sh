@@ -10,8 +10,9 @@
 # Needs the nightly toolchain (installed with rustup if missing) and cargo-fuzz (installed with
 # `cargo install cargo-fuzz --locked` if missing). New corpus entries go to
 # fuzz/target/work-corpus/<target>/ (kept between runs, never committed); the seeds in
-# fuzz/corpus/<target>/ are read only. The Statens vegvesen fixtures in ../shared/fixtures
-# seed vegvesen_mapping at run time (they are real records and are not copied into the repo).
+# fuzz/corpus/<target>/ are read only. The repository's invented Statens vegvesen fixtures
+# (shared/tests/fixtures/vegvesen) and, when present, the real ones in ../shared/fixtures seed
+# vegvesen_mapping at run time (the real records are never copied into the repo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -58,8 +59,9 @@ for t in $targets; do
 
   work="$root/fuzz/target/work-corpus/$t"
   mkdir -p "$work"
-  if [[ "$t" == vegvesen_mapping && -d "$root/../shared/fixtures/vegvesen" ]]; then
-    cp "$root/../shared/fixtures/vegvesen/"*.json "$work/" 2>/dev/null || true
+  if [[ "$t" == vegvesen_mapping ]]; then
+    cp "$root/shared/tests/fixtures/vegvesen/"*.json "$work/" 2>/dev/null || true
+    [[ -d "$root/../shared/fixtures/vegvesen" ]] && { cp "$root/../shared/fixtures/vegvesen/"*.json "$work/" 2>/dev/null || true; }
   fi
   dict=()
   [[ -f "$root/fuzz/dicts/$t.dict" ]] && dict=("-dict=$root/fuzz/dicts/$t.dict")

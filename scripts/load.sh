@@ -35,14 +35,14 @@ if ! [[ "$CONNECTIONS" =~ ^[0-9]+$ ]] || ((CONNECTIONS < 4 || CONNECTIONS > 1000
   echo "load: CONNECTIONS is 4 to 10000" >&2; exit 2
 fi
 
-FIXTURE="${FAKE_VEGVESEN_FIXTURE:-../shared/fixtures/vegvesen/bev-vw-egolf-ek39085.json}"
+FIXTURE="${FAKE_VEGVESEN_FIXTURE:-shared/tests/fixtures/vegvesen/bev-kia-niro-ec47213.json}"
 missing=0
 need() { command -v "$1" >/dev/null || { echo "load: $1 is missing: $2" >&2; missing=1; }; }
 need cargo "install the Rust toolchain (https://rustup.rs)"
 need wrk "apt-get install -y wrk"
 need curl "apt-get install -y curl"
 need awk "apt-get install -y gawk"
-[[ -r "$FIXTURE" ]] || { echo "load: the Vegvesen fixture $FIXTURE is missing: run from a checkout with ../shared beside it, or set FAKE_VEGVESEN_FIXTURE" >&2; missing=1; }
+[[ -r "$FIXTURE" ]] || { echo "load: the Vegvesen fixture $FIXTURE is missing: set FAKE_VEGVESEN_FIXTURE to a readable file" >&2; missing=1; }
 ((missing == 0)) || exit 2
 
 REL="${CARGO_TARGET_DIR:-target}/release"
@@ -82,7 +82,7 @@ pids+=("$RUNNER_PID")
   { echo "load: the runner did not start:" >&2; tail -5 "$work/runner.err" >&2; exit 1; }
 
 base="http://127.0.0.1:$PORT"
-status="$(curl -s -o /dev/null -w '%{http_code}' "$base/plate-lookup/EK39085")"
+status="$(curl -s -o /dev/null -w '%{http_code}' "$base/plate-lookup/EC47213")"
 [[ "$status" == 200 ]] || { echo "load: warming the plate cache answered $status" >&2; exit 1; }
 count() { curl -s "http://127.0.0.1:$UP/count" | sed "s/.*\"$1\":\([0-9]*\).*/\1/"; }
 plate_calls_before="$(count vegvesen)"
@@ -100,7 +100,7 @@ soak() { # NAME CONNECTIONS [wrk args...] URL
 }
 soak health "$c_health" "$base/health" &
 w1=$!
-soak plate "$c_plate" "$base/plate-lookup/EK39085" &
+soak plate "$c_plate" "$base/plate-lookup/EC47213" &
 w2=$!
 soak chat "$c_chat" -s scripts/chat.lua "$base/chat" &
 w3=$!
@@ -141,7 +141,7 @@ errors=0
     kv r "$(cat "$work/$name.kv")"
     case "$name" in
       health) label="GET /health"; conns=$c_health; inc="—" ;;
-      plate) label="GET /plate-lookup/EK39085 (cache hits)"; conns=$c_plate; inc="—" ;;
+      plate) label="GET /plate-lookup/EC47213 (cache hits)"; conns=$c_plate; inc="—" ;;
       chat) label="POST /chat (SSE, fake upstream)"; conns=$c_chat; inc="$r_incomplete" ;;
     esac
     errors=$((errors + r_non2xx + r_socket_errors + r_incomplete))

@@ -235,10 +235,10 @@ for fn in "${functions[@]}"; do
           sleep 0.1
         done
         start_standin VEGVESEN_API_KEY=test-key VEGVESEN_ENDPOINT="http://$upstream/"
-        for path in /EK39085 '/plate-lookup?plate=EK%2039085' /plate-lookup/ek39085; do
+        for path in /EC47213 '/plate-lookup?plate=EC%2047213' /plate-lookup/ec47213; do
           request GET "$path"
-          check "plate-lookup: GET $path with a key -> 200 VOLKSWAGEN from the (fake) registry" \
-            eval 'is "$status" 200 && json_ct && body_has "\"make\":\"VOLKSWAGEN\""'
+          check "plate-lookup: GET $path with a key -> 200 KIA from the (fake) registry" \
+            eval 'is "$status" 200 && json_ct && body_has "\"make\":\"KIA\""'
         done
         request GET /AA12345
         check "plate-lookup: a plate the registry does not know -> 404" eval 'is "$status" 404 && body_has "\"code\":\"not_found\""'

@@ -255,12 +255,13 @@ pub fn apigw_v2_event(
     })
 }
 
-/// A real Statens vegvesen response body from the team's fixtures beside the repository
-/// (`../shared/fixtures/vegvesen/<name>`).
+/// The repository's own Statens vegvesen fixtures: invented vehicles in the registry's exact
+/// response shape (`shared/tests/fixtures/vegvesen/`, see the README there).
+pub const VEGVESEN_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vegvesen");
+
+/// One of the repository's Statens vegvesen fixtures ([`VEGVESEN_FIXTURES`]`/<name>`).
 pub fn vegvesen_fixture(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/vegvesen")
-        .join(name);
+    let path = std::path::Path::new(VEGVESEN_FIXTURES).join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 

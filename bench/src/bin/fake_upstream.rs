@@ -1,8 +1,9 @@
 //! `fake-upstream`: both upstreams of the backend in one loopback process, for benchmarks and
 //! soak tests (the tests' in-process fakes live in `elbatt::testing`).
 //!
-//! - `GET /enkeltoppslag/kjoretoydata?kjennemerke=EK39085` → a real Statens vegvesen answer (the
-//!   team's fixture, read once at start); any other plate → `204` (the registry's "no vehicle").
+//! - `GET /enkeltoppslag/kjoretoydata?kjennemerke=EC47213` → a Statens vegvesen answer: the
+//!   repository's invented battery-electric fixture (built in), or the `--fixture` file read once
+//!   at start; any other plate → `204` (the registry's "no vehicle").
 //! - `POST /v1/chat/completions` → with `"stream":true` a chat-completions SSE stream: after
 //!   `--first-token-ms` the role chunk and the first text chunk, then one text chunk every
 //!   `--chunk-ms` (`--chunks` in all), a `finish_reason` chunk, a usage chunk and `[DONE]`;
@@ -39,17 +40,21 @@ Usage: fake-upstream [--port N] [--fixture PATH] [--first-token-ms MS] [--chunk-
                      [--chunks N] [--vegvesen-ms MS] [--exit-after SECS]
 Serves a fake Statens vegvesen and a fake OpenAI-compatible chat API on 127.0.0.1.
   --port            port (default $PORT or 0 = any free port; printed as port=N)
-  --fixture         the Vegvesen answer for EK39085 (default $FAKE_VEGVESEN_FIXTURE or
-                    ../shared/fixtures/vegvesen/bev-vw-egolf-ek39085.json, from the repo root)
+  --fixture         the Vegvesen answer for EC47213 (default $FAKE_VEGVESEN_FIXTURE or the
+                    built-in shared/tests/fixtures/vegvesen/bev-kia-niro-ec47213.json)
   --first-token-ms  delay before the first chunk (default 50)
   --chunk-ms        delay between chunks (default 5)
   --chunks          text chunks per reply (default 20)
   --vegvesen-ms     delay before each Vegvesen answer (default 0)
   --exit-after      exit after this many seconds (default 1800)";
 
-const DEFAULT_FIXTURE: &str = "../shared/fixtures/vegvesen/bev-vw-egolf-ek39085.json";
-/// The plate the fixture describes.
-const FIXTURE_PLATE: &str = "EK39085";
+/// The repository's invented battery-electric record, so the default needs no file at run time.
+const DEFAULT_FIXTURE: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/tests/fixtures/vegvesen/bev-kia-niro-ec47213.json"
+));
+/// The plate the default fixture describes.
+const FIXTURE_PLATE: &str = "EC47213";
 const MAX_BODY: usize = 1024 * 1024;
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -118,13 +123,11 @@ fn setup(args: &Args) -> Result<(Arc<State>, u16, Duration), String> {
         Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
     };
     let env_fixture = std::env::var("FAKE_VEGVESEN_FIXTURE").ok();
-    let fixture_path = args
-        .get("fixture")
-        .or(env_fixture.as_deref())
-        .unwrap_or(DEFAULT_FIXTURE);
-    let fixture = std::fs::read(fixture_path).map_err(|e| {
-        format!("cannot read the Vegvesen fixture {fixture_path} ({e}); run from the repository root or pass --fixture")
-    })?;
+    let fixture = match args.get("fixture").or(env_fixture.as_deref()) {
+        None => DEFAULT_FIXTURE.to_vec(),
+        Some(path) => std::fs::read(path)
+            .map_err(|e| format!("cannot read the Vegvesen fixture {path} ({e})"))?,
+    };
     let ms = |name: &str, default: u64| args.parse_or(name, default).map(Duration::from_millis);
     let state = State {
         fixture: Bytes::from(fixture),
@@ -215,7 +218,7 @@ async fn vegvesen(state: &State, req: &http::Request<Incoming>) -> http::Respons
         .split('&')
         .find_map(|kv| kv.strip_prefix("kjennemerke="))
         .map(|v| {
-            // The only escapes a plate can carry are spaces ("EK 39085"); drop them.
+            // The only escapes a plate can carry are spaces ("EC 47213"); drop them.
             v.replace("%20", "")
                 .chars()
                 .filter(char::is_ascii_alphanumeric)

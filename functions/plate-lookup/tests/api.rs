@@ -49,36 +49,36 @@ async fn get(server: &RunningServer, path: &str) -> (u16, reqwest::header::Heade
 }
 
 fn bev() -> Reply {
-    Reply::json(200, vegvesen_fixture("bev-vw-egolf-ek39085.json"))
+    Reply::json(200, vegvesen_fixture("bev-kia-niro-ec47213.json"))
 }
 
 #[tokio::test]
 async fn a_found_plate_returns_the_mapped_summary_by_path_and_by_query() {
-    let fake = FakeVegvesen::start(vec![("EK39085", vec![bev()])], Reply::status(204)).await;
+    let fake = FakeVegvesen::start(vec![("EC47213", vec![bev()])], Reply::status(204)).await;
     let server = spawn(&fake).await;
     for path in [
-        "/EK39085",
-        "/ek-39085",
-        "/EK%2039085",
-        "/?plate=ek%2039085",
-        "/plate-lookup/EK39085",
-        "/plate-lookup?plate=EK39085",
+        "/EC47213",
+        "/ec-47213",
+        "/EC%2047213",
+        "/?plate=ec%2047213",
+        "/plate-lookup/EC47213",
+        "/plate-lookup?plate=EC47213",
     ] {
         let (status, headers, body) = get(&server, path).await;
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(headers["content-type"], "application/json");
-        assert_eq!(body["plate"], "EK39085");
+        assert_eq!(body["plate"], "EC47213");
         let v = &body["vehicle"];
-        assert_eq!(v["plate"], "EK 39085");
-        assert_eq!(v["make"], "VOLKSWAGEN");
-        assert_eq!(v["model"], "GOLF");
+        assert_eq!(v["plate"], "EC 47213");
+        assert_eq!(v["make"], "KIA");
+        assert_eq!(v["model"], "NIRO");
         assert_eq!(v["is_electric"], true);
         assert_eq!(v["powertrain"], "battery_electric");
-        assert_eq!(v["range_km"], 300);
-        assert_eq!(v["range_standard"], "nedc");
-        assert_eq!(v["energy_use_wh_per_km"], 127);
-        assert_eq!(v["power_kw"], 100.0);
-        assert_eq!(v["first_registration_norway"], "2017-06-06");
+        assert_eq!(v["range_km"], 455);
+        assert_eq!(v["range_standard"], "wltp");
+        assert_eq!(v["energy_use_wh_per_km"], 159);
+        assert_eq!(v["power_kw"], 150.0);
+        assert_eq!(v["first_registration_norway"], "2020-09-14");
         assert_eq!(v["battery_warranty"]["years"], 8);
         assert_eq!(body["source"], plate_lookup::SOURCE);
     }
@@ -135,7 +135,7 @@ async fn each_upstream_answer_maps_to_the_documented_status() {
                 vec![Reply::With(
                     422,
                     quota_headers.clone(),
-                    "Antall kjoretoy i respons overstiger kvote".into(),
+                    vegvesen_fixture("error-422-kvote.txt"),
                 )],
             ),
             ("AA10008", vec![Reply::status(429)]),
@@ -194,7 +194,7 @@ async fn each_upstream_answer_maps_to_the_documented_status() {
 async fn a_5xx_then_success_is_answered_and_errors_are_not_cached() {
     let fake = FakeVegvesen::start(
         vec![
-            ("EK39085", vec![Reply::status(500), bev()]),
+            ("EC47213", vec![Reply::status(500), bev()]),
             (
                 "AA20000",
                 vec![
@@ -209,7 +209,7 @@ async fn a_5xx_then_success_is_answered_and_errors_are_not_cached() {
     )
     .await;
     let server = spawn(&fake).await;
-    assert_eq!(get(&server, "/EK39085").await.0, 200);
+    assert_eq!(get(&server, "/EC47213").await.0, 200);
     assert_eq!(fake.calls(), 2);
     assert_eq!(get(&server, "/AA20000").await.0, 502);
     // The failure was not cached: the next request goes upstream again (and finds nothing).
@@ -287,12 +287,12 @@ async fn without_a_key_lookups_answer_503_naming_the_variable() {
 #[tokio::test]
 async fn a_hundred_concurrent_lookups_of_one_plate_make_one_upstream_call() {
     let slow = Reply::After(Duration::from_millis(300), Box::new(bev()));
-    let fake = FakeVegvesen::start(vec![("EK39085", vec![slow])], Reply::status(204)).await;
+    let fake = FakeVegvesen::start(vec![("EC47213", vec![slow])], Reply::status(204)).await;
     let server = spawn(&fake).await;
     let client = client();
     let tasks: Vec<_> = (0..100)
         .map(|_| {
-            let (client, url) = (client.clone(), server.url("/EK39085"));
+            let (client, url) = (client.clone(), server.url("/EC47213"));
             tokio::spawn(async move { client.get(url).send().await.unwrap().status().as_u16() })
         })
         .collect();
@@ -346,12 +346,12 @@ async fn job(
 async fn job_mode_prints_json_and_uses_distinct_exit_codes() {
     let fake = FakeVegvesen::start(
         vec![
-            ("EK39085", vec![bev()]),
+            ("EC47213", vec![bev()]),
             (
-                "BE12335",
+                "DN61834",
                 vec![Reply::json(
                     200,
-                    vegvesen_fixture("phev-vw-passat-gte-be12335.json"),
+                    vegvesen_fixture("phev-skoda-superb-dn61834.json"),
                 )],
             ),
             ("AA50000", vec![Reply::status(500)]),
@@ -361,20 +361,20 @@ async fn job_mode_prints_json_and_uses_distinct_exit_codes() {
     .await;
 
     // PLATE in the environment, as `scw jobs definition start … environment-variables.PLATE=…`.
-    let (code, lines, stderr) = job(&fake, &[], &[("PLATE", "ek 39085")], false, None).await;
+    let (code, lines, stderr) = job(&fake, &[], &[("PLATE", "ec 47213")], false, None).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["ok"], true);
-    assert_eq!(lines[0]["vehicle"]["make"], "VOLKSWAGEN");
+    assert_eq!(lines[0]["vehicle"]["make"], "KIA");
     assert!(
-        !stderr.contains("EK39085") && !stderr.contains("EK 39085"),
+        !stderr.contains("EC47213") && !stderr.contains("EC 47213"),
         "plate logged: {stderr}"
     );
 
     assert_eq!(job(&fake, &["!!"], &[], false, None).await.0, 2);
     assert_eq!(job(&fake, &["AA40000"], &[], false, None).await.0, 3);
     assert_eq!(job(&fake, &["AA50000"], &[], false, None).await.0, 4);
-    let (code, lines, stderr) = job(&fake, &[], &[("PLATE", "EK39085")], true, None).await;
+    let (code, lines, stderr) = job(&fake, &[], &[("PLATE", "EC47213")], true, None).await;
     assert_eq!(code, 78);
     assert!(stderr.contains("VEGVESEN_API_KEY"), "{stderr}");
     assert_eq!(lines[0]["error"]["code"], "not_configured");
@@ -382,7 +382,7 @@ async fn job_mode_prints_json_and_uses_distinct_exit_codes() {
     // Several plates: one line each, going on past failures; the most serious code wins.
     let (code, lines, _) = job(
         &fake,
-        &["EK39085", "AA40000", "BE12335", "x!"],
+        &["EC47213", "AA40000", "DN61834", "x!"],
         &[],
         false,
         None,
@@ -394,9 +394,9 @@ async fn job_mode_prints_json_and_uses_distinct_exit_codes() {
     assert_eq!(lines[2]["vehicle"]["powertrain"], "plug_in_hybrid");
 
     // stdin, one plate per line, and PLATES.
-    let (code, lines, _) = job(&fake, &["-"], &[], false, Some("EK39085\n\nBE12335\n")).await;
+    let (code, lines, _) = job(&fake, &["-"], &[], false, Some("EC47213\n\nDN61834\n")).await;
     assert_eq!((code, lines.len()), (0, 2));
-    let (code, lines, _) = job(&fake, &[], &[("PLATES", "EK39085,AA50000")], false, None).await;
+    let (code, lines, _) = job(&fake, &[], &[("PLATES", "EC47213,AA50000")], false, None).await;
     assert_eq!((code, lines.len()), (4, 2));
 }
 

@@ -18,13 +18,13 @@ mod sse_client;
 use fake_llm::{FakeLlm, Script};
 use sse_client::{Event, deltas, names, only, text};
 
-async fn egolf_register() -> FakeVegvesen {
+async fn bev_register() -> FakeVegvesen {
     FakeVegvesen::start(
         vec![(
-            "EK39085",
+            "EC47213",
             vec![Reply::json(
                 200,
-                vegvesen_fixture("bev-vw-egolf-ek39085.json"),
+                vegvesen_fixture("bev-kia-niro-ec47213.json"),
             )],
         )],
         Reply::status(204),
@@ -69,28 +69,28 @@ async fn with_no_keys_chat_streams_an_offline_answer_through_the_runner() {
 
 #[tokio::test]
 async fn with_no_model_key_a_plate_in_the_message_is_looked_up() {
-    let register = egolf_register().await;
+    let register = bev_register().await;
     let endpoint = register.endpoint();
     let app = TestApp::spawn(&[("VEGVESEN_API_KEY", "k"), ("VEGVESEN_ENDPOINT", &endpoint)]).await;
     let events = stream_chat(
         &app,
-        r#"{"message":"Hvordan står det til med batteriet på EK39085?","stream":true}"#,
+        r#"{"message":"Hvordan står det til med batteriet på EC47213?","stream":true}"#,
     )
     .await;
     assert_eq!(names(&events)[0], "vehicle");
-    assert_eq!(only(&events, "vehicle")["vehicle"]["make"], "VOLKSWAGEN");
+    assert_eq!(only(&events, "vehicle")["vehicle"]["make"], "KIA");
     let answer = text(&events);
-    assert!(answer.contains("Volkswagen Golf"), "{answer}");
+    assert!(answer.contains("KIA Niro"), "{answer}");
     assert_eq!(only(&events, "done")["mode"], "offline");
     assert_eq!(register.calls(), 1);
 }
 
 #[tokio::test]
-async fn with_a_model_the_runner_streams_its_answer_and_the_lookup_of_ek39085() {
-    let register = egolf_register().await;
+async fn with_a_model_the_runner_streams_its_answer_and_the_lookup_of_ec47213() {
+    let register = bev_register().await;
     let llm = FakeLlm::start(vec![
-        Script::tool_reply(&[("call_1", "EK39085")]),
-        Script::text_reply(&["EK 39085 er en ", "Volkswagen e-Golf."]),
+        Script::tool_reply(&[("call_1", "EC47213")]),
+        Script::text_reply(&["EC 47213 er en ", "Kia Niro."]),
     ])
     .await;
     let (endpoint, base_url) = (register.endpoint(), llm.base_url());
@@ -104,12 +104,12 @@ async fn with_a_model_the_runner_streams_its_answer_and_the_lookup_of_ek39085() 
     .await;
     let events = stream_chat(
         &app,
-        r#"{"message":"Hvordan er batteriet på EK39085?","stream":true}"#,
+        r#"{"message":"Hvordan er batteriet på EC47213?","stream":true}"#,
     )
     .await;
     assert_eq!(names(&events), ["vehicle", "delta", "delta", "done"]);
-    assert_eq!(only(&events, "vehicle")["vehicle"]["model"], "GOLF");
-    assert_eq!(text(&events), "EK 39085 er en Volkswagen e-Golf.");
+    assert_eq!(only(&events, "vehicle")["vehicle"]["model"], "NIRO");
+    assert_eq!(text(&events), "EC 47213 er en Kia Niro.");
     assert_eq!(only(&events, "done")["mode"], "model");
 
     let sent = llm.bodies();
@@ -122,11 +122,11 @@ async fn with_a_model_the_runner_streams_its_answer_and_the_lookup_of_ek39085() 
         .expect("the tool result was sent back");
     assert_eq!(tool["tool_call_id"], "call_1");
     let result: Value = serde_json::from_str(tool["content"].as_str().unwrap()).unwrap();
-    assert_eq!(result["vehicle"]["make"], "VOLKSWAGEN");
+    assert_eq!(result["vehicle"]["make"], "KIA");
 
     // chat and plate-lookup share one cache in the runner: no second register call.
-    let resp = app.get("/plate-lookup/EK39085").await;
+    let resp = app.get("/plate-lookup/EC47213").await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(json_of(resp).await["vehicle"]["model"], json!("GOLF"));
+    assert_eq!(json_of(resp).await["vehicle"]["model"], json!("NIRO"));
     assert_eq!(register.calls(), 1);
 }

@@ -268,7 +268,7 @@ impl PlateCase {
 const JSON: (&str, &str) = ("content-type", "application/json");
 
 fn plate_cases() -> Vec<PlateCase> {
-    let fixture = vegvesen_fixture("bev-vw-egolf-ek39085.json");
+    let fixture = vegvesen_fixture("bev-kia-niro-ec47213.json");
     let json_head = head(200, &[JSON]);
     vec![
         // Failed connections are retried twice (jittered backoff from 200 ms), then 502.
@@ -418,7 +418,7 @@ async fn run_plate_case(case: PlateCase) -> Result<(), String> {
     let started = Instant::now();
     let resp = tokio::time::timeout(
         case.within + Duration::from_secs(5),
-        app.get("/plate-lookup/EK39085"),
+        app.get("/plate-lookup/EC47213"),
     )
     .await
     .map_err(|_| format!("{name}: no answer at all"))?;
@@ -793,7 +793,7 @@ async fn an_offline_answer_with_a_plate_survives_a_hanging_register() {
         .client
         .post(app.url("/chat"))
         .header("content-type", "application/json")
-        .body(r#"{"message":"Hva er rekkevidden til EK 39085?"}"#)
+        .body(r#"{"message":"Hva er rekkevidden til EC 47213?"}"#)
         .send()
         .await
         .unwrap();
@@ -810,7 +810,7 @@ async fn an_offline_answer_with_a_plate_survives_a_hanging_register() {
         "{body}"
     );
     assert!(
-        body["reply"].as_str().unwrap().contains("EK 39085"),
+        body["reply"].as_str().unwrap().contains("EC 47213"),
         "the answer says the lookup failed: {body}"
     );
     assert_healthy(&app, "hanging register").await;

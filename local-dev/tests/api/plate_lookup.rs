@@ -8,10 +8,10 @@ use crate::helpers::{TestApp, json_of};
 async fn both_url_forms_reach_plate_lookup_through_the_runner() {
     let fake = FakeVegvesen::start(
         vec![(
-            "EK39085",
+            "EC47213",
             vec![Reply::json(
                 200,
-                vegvesen_fixture("bev-vw-egolf-ek39085.json"),
+                vegvesen_fixture("bev-kia-niro-ec47213.json"),
             )],
         )],
         Reply::status(204),
@@ -20,14 +20,14 @@ async fn both_url_forms_reach_plate_lookup_through_the_runner() {
     let endpoint = fake.endpoint();
     let app = TestApp::spawn(&[("VEGVESEN_API_KEY", "k"), ("VEGVESEN_ENDPOINT", &endpoint)]).await;
     for path in [
-        "/plate-lookup/EK39085",
-        "/plate-lookup?plate=EK%2039085",
-        "/plate-lookup/?plate=ek39085",
+        "/plate-lookup/EC47213",
+        "/plate-lookup?plate=EC%2047213",
+        "/plate-lookup/?plate=ec47213",
     ] {
         let resp = app.get(path).await;
         assert_eq!(resp.status(), 200, "{path}");
         let body = json_of(resp).await;
-        assert_eq!(body["vehicle"]["make"], "VOLKSWAGEN", "{path}");
+        assert_eq!(body["vehicle"]["make"], "KIA", "{path}");
     }
     assert_eq!(app.get("/plate-lookup/AA12345").await.status(), 404);
     assert_eq!(app.get("/plate-lookup/not-a-plate!").await.status(), 400);

@@ -339,10 +339,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     const KEY: &str = "0b5e1c9a-test-key-7f3d";
-    const FIXTURES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/vegvesen"
-    );
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vegvesen");
 
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture readable")
@@ -436,7 +433,7 @@ mod tests {
     }
 
     fn reply_with_retry_after(status: u16, retry_after: &str) -> http::Response<Full<Bytes>> {
-        let mut response = reply(status, "Antall kjoretoy i respons overstiger kvote");
+        let mut response = reply(status, fixture("error-422-kvote.txt"));
         let value = HeaderValue::from_str(retry_after).expect("header value");
         response
             .headers_mut()
@@ -481,7 +478,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_found_vehicle_returns_the_body_and_the_request_follows_the_contract() {
-        let body = fixture("bev-vw-egolf-ek39085.json");
+        let body = fixture("bev-kia-niro-ec47213.json");
         let fake = {
             let body = body.clone();
             start_fake(move |_| reply(200, body.clone())).await

@@ -430,7 +430,7 @@ mod tests {
     fn the_error_fixture_is_a_response_with_a_message_and_no_records() {
         let body = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/vegvesen/error-400-ugyldig-format.json"
+            "/tests/fixtures/vegvesen/error-400-ugyldig-format.json"
         ));
         let parsed = response(body);
         assert_eq!(

@@ -108,7 +108,7 @@ pub struct BatteryWarranty {
     pub note: String,
 }
 
-/// Spells out the two constants above; the e-Golf fixture test checks they agree.
+/// Spells out the two constants above; the battery-electric fixture test checks they agree.
 const BATTERY_WARRANTY_NOTE: &str = "Estimate only: 8 years or 160,000 km, whichever comes \
     first, is the common warranty term for the traction batteries of electric and hybrid cars, \
     not this car's own contract. \
@@ -462,7 +462,7 @@ mod tests {
         ($name:literal) => {
             include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/fixtures/vegvesen/",
+                "/tests/fixtures/vegvesen/",
                 $name
             ))
         };
@@ -486,41 +486,53 @@ mod tests {
         Some(text.to_owned())
     }
 
+    /// The common-term estimate ending on `end`, as of [`TODAY`].
+    fn warranty_until(end: &str) -> Option<BatteryWarranty> {
+        Some(BatteryWarranty {
+            years: BATTERY_WARRANTY_YEARS,
+            km: BATTERY_WARRANTY_KM,
+            estimated_end: end.to_owned(),
+            expired_by_age: TODAY > date(Some(end)).expect("an ISO date"),
+            note: BATTERY_WARRANTY_NOTE.to_owned(),
+        })
+    }
+
     #[test]
-    fn the_e_golf_fixture_maps_to_a_battery_electric_summary() {
-        let summary = summary_of(fixture!("bev-vw-egolf-ek39085.json"));
-        assert_eq!(summary.plate, s("EK 39085"));
-        assert_eq!(summary.vin, s("WVWZZZAUZH8950429"));
-        assert_eq!(summary.make, s("VOLKSWAGEN"));
-        assert_eq!(summary.model, s("GOLF"));
-        assert_eq!(summary.vehicle_class, s("M1"));
-        assert_eq!(summary.first_registration, s("2017-06-06"));
-        assert_eq!(summary.first_registration_norway, s("2017-06-06"));
-        assert_eq!(summary.registration_status, s("REGISTRERT"));
-        assert_eq!(summary.registration_status_text, s("Registrert"));
-        assert_eq!(summary.deregistered_since, None);
-        assert_eq!(summary.fuel_types, vec!["electric".to_owned()]);
-        assert_eq!(summary.powertrain, Powertrain::BatteryElectric);
-        assert!(summary.is_electric);
-        assert_eq!(summary.hybrid_category, s("INGEN"));
-        assert!(!summary.is_plug_in_hybrid);
-        assert_eq!(summary.power_kw, Some(100.0));
-        assert_eq!(summary.power_source, s("max_hourly_power"));
-        assert_eq!(summary.range_km, Some(300));
-        assert_eq!(summary.range_standard, s("nedc"));
-        assert_eq!(summary.energy_use_wh_per_km, Some(127));
-        assert_eq!(summary.curb_weight_kg, Some(1540));
-        assert_eq!(summary.max_weight_kg, Some(2020));
-        assert_eq!(summary.colour, s("Grå"));
-        assert_eq!(summary.seats, Some(5));
-        assert_eq!(summary.eu_control_deadline, s("2023-05-31"));
-        assert_eq!(summary.eu_control_last_approved, s("2021-05-20"));
-        let warranty = summary
-            .battery_warranty
-            .expect("a BEV with a registration date");
-        assert_eq!(warranty.years, 8);
-        assert_eq!(warranty.km, 160_000);
-        assert_eq!(warranty.estimated_end, "2025-06-06");
+    fn the_battery_electric_fixture_maps_to_a_battery_electric_summary() {
+        let summary = summary_of(fixture!("bev-kia-niro-ec47213.json"));
+        let expected = VehicleSummary {
+            plate: s("EC 47213"),
+            vin: s("KNACC81GFL5291746"),
+            make: s("KIA"),
+            model: s("NIRO"),
+            vehicle_class: s("M1"),
+            first_registration: s("2020-09-14"),
+            first_registration_norway: s("2020-09-14"),
+            registration_status: s("REGISTRERT"),
+            registration_status_text: s("Registrert"),
+            deregistered_since: None,
+            fuel_types: vec!["electric".to_owned()],
+            powertrain: Powertrain::BatteryElectric,
+            is_electric: true,
+            hybrid_category: s("INGEN"),
+            is_plug_in_hybrid: false,
+            // The motor has both ratings; the net one is used.
+            power_kw: Some(150.0),
+            power_source: s("max_net_power"),
+            range_km: Some(455),
+            range_standard: s("wltp"),
+            energy_use_wh_per_km: Some(159),
+            curb_weight_kg: Some(1757),
+            max_weight_kg: Some(2230),
+            colour: s("Hvit"),
+            seats: Some(5),
+            eu_control_deadline: s("2026-09-30"),
+            eu_control_last_approved: s("2024-09-20"),
+            battery_warranty: warranty_until("2028-09-14"),
+        };
+        assert_eq!(summary, expected);
+        let warranty = summary.battery_warranty.expect("a BEV with a date");
+        assert_eq!((warranty.years, warranty.km), (8, 160_000));
         assert!(!warranty.expired_by_age);
         assert!(
             warranty.note.contains("8 years or 160,000 km"),
@@ -530,88 +542,219 @@ mod tests {
     }
 
     #[test]
-    fn the_passat_gte_fixture_maps_to_a_plug_in_hybrid_summary() {
-        let summary = summary_of(fixture!("phev-vw-passat-gte-be12335.json"));
-        assert_eq!(summary.plate, s("BE 12335"));
-        assert_eq!(summary.vin, s("WVWZZZ3CZHE177932"));
-        assert_eq!(summary.make, s("VOLKSWAGEN"));
-        assert_eq!(summary.model, s("PASSAT"));
-        assert_eq!(summary.vehicle_class, s("M1"));
-        assert_eq!(summary.first_registration, s("2017-04-24"));
-        assert_eq!(summary.first_registration_norway, s("2017-04-24"));
-        assert_eq!(summary.registration_status, s("REGISTRERT"));
-        assert_eq!(summary.registration_status_text, s("Registrert"));
-        assert_eq!(summary.deregistered_since, None);
-        assert_eq!(
-            summary.fuel_types,
-            vec!["petrol".to_owned(), "electric".to_owned()]
-        );
-        assert_eq!(summary.powertrain, Powertrain::PlugInHybrid);
-        assert!(!summary.is_electric);
-        assert_eq!(summary.hybrid_category, s("LADBAR"));
-        assert!(summary.is_plug_in_hybrid);
-        // Engine 115 kW net + e-motor 85 kW net (its 55 kW hourly figure is not used).
-        assert_eq!(summary.power_kw, Some(200.0));
-        assert_eq!(summary.power_source, s("max_net_power"));
-        assert_eq!(summary.range_km, Some(50));
-        assert_eq!(summary.range_standard, s("nedc"));
-        assert_eq!(summary.energy_use_wh_per_km, Some(132));
-        assert_eq!(summary.curb_weight_kg, Some(1660));
-        assert_eq!(summary.max_weight_kg, Some(2250));
-        assert_eq!(summary.colour, s("Sølv"));
-        assert_eq!(summary.seats, Some(5));
-        assert_eq!(summary.eu_control_deadline, s("2025-05-31"));
-        assert_eq!(summary.eu_control_last_approved, s("2023-04-17"));
-        let warranty = summary
-            .battery_warranty
-            .expect("a PHEV with a registration date");
-        assert_eq!(warranty.estimated_end, "2025-04-24");
-        assert!(!warranty.expired_by_age);
+    fn the_plug_in_hybrid_fixture_maps_to_a_plug_in_hybrid_summary() {
+        let summary = summary_of(fixture!("phev-skoda-superb-dn61834.json"));
+        let expected = VehicleSummary {
+            plate: s("DN 61834"),
+            vin: s("TMBJR9NP3L7402815"),
+            make: s("SKODA"),
+            model: s("SUPERB"),
+            vehicle_class: s("M1"),
+            first_registration: s("2020-03-02"),
+            first_registration_norway: s("2020-03-02"),
+            registration_status: s("REGISTRERT"),
+            registration_status_text: s("Registrert"),
+            deregistered_since: None,
+            fuel_types: vec!["petrol".to_owned(), "electric".to_owned()],
+            powertrain: Powertrain::PlugInHybrid,
+            is_electric: false,
+            hybrid_category: s("LADBAR"),
+            is_plug_in_hybrid: true,
+            // Engine 110 kW net + e-motor 85 kW net (its 40 kW hourly figure is not used).
+            power_kw: Some(195.0),
+            power_source: s("max_net_power"),
+            range_km: Some(62),
+            range_standard: s("nedc"),
+            energy_use_wh_per_km: Some(145),
+            curb_weight_kg: Some(1720),
+            max_weight_kg: Some(2260),
+            colour: s("Grå"),
+            seats: Some(5),
+            eu_control_deadline: s("2027-02-28"),
+            eu_control_last_approved: s("2025-02-11"),
+            battery_warranty: warranty_until("2028-03-02"),
+        };
+        assert_eq!(summary, expected);
+    }
+
+    #[test]
+    fn the_hybrid_fixture_maps_to_a_hybrid_without_electric_range() {
+        let summary = summary_of(fixture!("hybrid-toyota-yaris-kh20577.json"));
+        let expected = VehicleSummary {
+            plate: s("KH 20577"),
+            vin: s("VNKKG3D380A214693"),
+            make: s("TOYOTA"),
+            model: s("YARIS"),
+            vehicle_class: s("M1"),
+            first_registration: s("2019-05-27"),
+            first_registration_norway: s("2019-05-27"),
+            registration_status: s("REGISTRERT"),
+            registration_status_text: s("Registrert"),
+            deregistered_since: None,
+            fuel_types: vec!["petrol".to_owned(), "electric".to_owned()],
+            powertrain: Powertrain::Hybrid,
+            is_electric: false,
+            hybrid_category: s("IKKE_LADBAR"),
+            is_plug_in_hybrid: false,
+            power_kw: Some(99.0),
+            power_source: s("max_net_power"),
+            range_km: None,
+            range_standard: None,
+            energy_use_wh_per_km: None,
+            curb_weight_kg: Some(1100),
+            max_weight_kg: Some(1565),
+            colour: s("Rød"),
+            seats: Some(5),
+            eu_control_deadline: s("2027-05-31"),
+            eu_control_last_approved: s("2025-05-14"),
+            battery_warranty: warranty_until("2027-05-27"),
+        };
+        assert_eq!(summary, expected);
+    }
+
+    #[test]
+    fn the_used_import_fixture_keeps_both_first_registrations() {
+        let summary = summary_of(fixture!("bruktimport-audi-etron-ef38260.json"));
+        let expected = VehicleSummary {
+            plate: s("EF 38260"),
+            vin: s("WAUZZZGE5LB930417"),
+            make: s("AUDI"),
+            model: s("E-TRON"),
+            vehicle_class: s("M1"),
+            // Abroad first; the warranty counts from there.
+            first_registration: s("2019-11-21"),
+            first_registration_norway: s("2022-01-17"),
+            registration_status: s("REGISTRERT"),
+            registration_status_text: s("Registrert"),
+            deregistered_since: None,
+            fuel_types: vec!["electric".to_owned()],
+            powertrain: Powertrain::BatteryElectric,
+            is_electric: true,
+            hybrid_category: s("INGEN"),
+            is_plug_in_hybrid: false,
+            power_kw: Some(265.0),
+            power_source: s("max_net_power"),
+            range_km: Some(417),
+            range_standard: s("wltp"),
+            energy_use_wh_per_km: Some(237),
+            curb_weight_kg: Some(2490),
+            max_weight_kg: Some(3130),
+            colour: s("Blå"),
+            seats: Some(5),
+            eu_control_deadline: s("2027-11-30"),
+            eu_control_last_approved: s("2025-11-20"),
+            battery_warranty: warranty_until("2027-11-21"),
+        };
+        assert_eq!(summary, expected);
+    }
+
+    #[test]
+    fn the_taxi_fixture_maps_to_a_battery_electric_summary() {
+        let summary = summary_of(fixture!("drosje-tesla-modely-eh91427.json"));
+        let expected = VehicleSummary {
+            plate: s("EH 91427"),
+            vin: s("XP7YGCEK2PB318564"),
+            make: s("TESLA"),
+            model: s("MODEL Y"),
+            vehicle_class: s("M1"),
+            first_registration: s("2023-06-12"),
+            first_registration_norway: s("2023-06-12"),
+            registration_status: s("REGISTRERT"),
+            registration_status_text: s("Registrert"),
+            deregistered_since: None,
+            fuel_types: vec!["electric".to_owned()],
+            powertrain: Powertrain::BatteryElectric,
+            is_electric: true,
+            hybrid_category: s("INGEN"),
+            is_plug_in_hybrid: false,
+            power_kw: Some(378.0),
+            power_source: s("max_net_power"),
+            range_km: Some(533),
+            range_standard: s("wltp"),
+            energy_use_wh_per_km: Some(168),
+            curb_weight_kg: Some(1979),
+            max_weight_kg: Some(2524),
+            colour: s("Svart"),
+            seats: Some(5),
+            eu_control_deadline: s("2026-11-30"),
+            eu_control_last_approved: s("2025-11-25"),
+            battery_warranty: warranty_until("2031-06-12"),
+        };
+        assert_eq!(summary, expected);
     }
 
     #[test]
     fn the_trimmed_deregistered_fixture_keeps_what_it_has_and_invents_nothing() {
-        let summary = summary_of(fixture!("trimmed-avregistrert-ev12138.json"));
-        assert_eq!(summary.plate, s("EV 12138"));
-        assert_eq!(summary.vin, s("WVWZZZ1"));
-        assert_eq!(summary.make, s("VOLKSWAGEN"));
-        assert_eq!(summary.model, s("GOLF"));
-        assert_eq!(summary.vehicle_class, None);
-        // No first registration abroad: falls back to the Norwegian date.
-        assert_eq!(summary.first_registration, s("2018-08-08"));
-        assert_eq!(summary.first_registration_norway, s("2018-08-08"));
-        // The sample has the status text but no code.
-        assert_eq!(summary.registration_status, None);
-        assert_eq!(summary.registration_status_text, s("Avregistrert"));
-        assert_eq!(summary.deregistered_since, s("2026-06-11"));
-        // Its fuel has a text but no code: shown, but not used to decide the powertrain.
-        assert_eq!(summary.fuel_types, vec!["elektrisk".to_owned()]);
-        assert_eq!(summary.powertrain, Powertrain::Unknown);
-        assert!(!summary.is_electric);
-        assert_eq!(summary.hybrid_category, None);
-        assert!(!summary.is_plug_in_hybrid);
-        assert_eq!(summary.power_kw, None);
-        assert_eq!(summary.power_source, None);
-        assert_eq!(summary.range_km, None);
-        assert_eq!(summary.range_standard, None);
-        assert_eq!(summary.energy_use_wh_per_km, None);
-        assert_eq!(summary.curb_weight_kg, Some(1540));
-        assert_eq!(summary.max_weight_kg, Some(2020));
-        assert_eq!(summary.colour, None);
-        assert_eq!(summary.seats, Some(5));
-        assert_eq!(summary.eu_control_deadline, s("2028-08-31"));
-        assert_eq!(summary.eu_control_last_approved, s("2026-08-10"));
-        assert_eq!(summary.battery_warranty, None);
+        let summary = summary_of(fixture!("avregistrert-trimmet-nissan-leaf-eb73051.json"));
+        let expected = VehicleSummary {
+            plate: s("EB 73051"),
+            vin: s("SJNFAAZE1U5028413"),
+            make: s("NISSAN"),
+            model: s("LEAF"),
+            vehicle_class: None,
+            // No first registration abroad: falls back to the Norwegian date.
+            first_registration: s("2019-10-04"),
+            first_registration_norway: s("2019-10-04"),
+            // The sample has the status text but no code.
+            registration_status: None,
+            registration_status_text: s("Avregistrert"),
+            deregistered_since: s("2026-03-18"),
+            // Its fuel has a text but no code: shown, but not used to decide the powertrain.
+            fuel_types: vec!["elektrisk".to_owned()],
+            powertrain: Powertrain::Unknown,
+            is_electric: false,
+            hybrid_category: None,
+            is_plug_in_hybrid: false,
+            power_kw: None,
+            power_source: None,
+            range_km: None,
+            range_standard: None,
+            energy_use_wh_per_km: None,
+            curb_weight_kg: Some(1580),
+            max_weight_kg: Some(1995),
+            colour: None,
+            seats: Some(5),
+            eu_control_deadline: s("2027-10-31"),
+            eu_control_last_approved: s("2025-10-02"),
+            battery_warranty: None,
+        };
+        assert_eq!(summary, expected);
     }
 
     #[test]
-    fn the_error_fixture_has_a_message_and_no_records() {
+    fn the_minimal_fixture_maps_what_it_has_and_leaves_the_rest_unknown() {
+        let summary = summary_of(fixture!("minimal-lj58016.json"));
+        let expected = VehicleSummary {
+            plate: s("LJ 58016"),
+            vin: s("VF1RJA00X68240391"),
+            make: s("RENAULT"),
+            model: s("ZOE"),
+            first_registration: s("2015-04-09"),
+            first_registration_norway: s("2015-04-09"),
+            registration_status: s("REGISTRERT"),
+            registration_status_text: s("Registrert"),
+            // Everything else: not in the record, so not in the summary.
+            ..VehicleSummary::default()
+        };
+        assert_eq!(summary, expected);
+    }
+
+    #[test]
+    fn the_error_and_empty_fixtures_have_no_records() {
         let response: KjoretoydataResponse =
             serde_json::from_str(fixture!("error-400-ugyldig-format.json")).expect("valid JSON");
         assert_eq!(
             response.feilmelding.as_deref(),
             Some("UGYLDIG_FORMAT_UNR_ELLER_KJENNEMERKE")
         );
+        assert!(response.kjoretoydata_liste.is_empty());
+        let response: KjoretoydataResponse =
+            serde_json::from_str(fixture!("ok-200-tom-liste.json")).expect("valid JSON");
+        assert_eq!(response, KjoretoydataResponse::default());
+        let response: KjoretoydataResponse =
+            serde_json::from_str(fixture!("ok-200-feilmelding-tom-liste.json"))
+                .expect("valid JSON");
+        assert!(response.feilmelding.is_some());
         assert!(response.kjoretoydata_liste.is_empty());
     }
 

@@ -390,29 +390,29 @@ async fn an_offline_fallback_after_a_tool_round_does_not_repeat_the_lookup() {
         // Round one calls the tool; every later model call fails: the turn ends offline.
         let app = App::start(
             vec![
-                Script::tool_reply(&[("call_1", "EK 39085")]),
+                Script::tool_reply(&[("call_1", "EC 47213")]),
                 Script::json(500, r#"{"error":{"message":"boom","type":"server_error"}}"#),
             ],
             &[("LLM_MAX_RETRIES", "0")],
         )
         .await;
         let (status, body) = app
-            .chat_json(&json!({"message": "Hva vet du om EK 39085?"}))
+            .chat_json(&json!({"message": "Hva vet du om EC 47213?"}))
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["mode"], "offline");
         assert_eq!(body["offline_reason"], "provider_failed");
         let vehicles = body["vehicles"].as_array().unwrap();
         assert_eq!(vehicles.len(), 1, "reported once: {body}");
-        assert_eq!(vehicles[0]["vehicle"]["make"], "VOLKSWAGEN");
+        assert_eq!(vehicles[0]["vehicle"]["make"], "KIA");
         // The offline text still describes the car found in the tool round.
         assert!(
-            body["reply"].as_str().unwrap().contains("VOLKSWAGEN")
+            body["reply"].as_str().unwrap().contains("KIA")
                 || body["reply"]
                     .as_str()
                     .unwrap()
                     .to_lowercase()
-                    .contains("volkswagen"),
+                    .contains("kia"),
             "{body}"
         );
         assert_eq!(app.vegvesen.calls(), 1);

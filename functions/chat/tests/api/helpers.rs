@@ -40,23 +40,24 @@ pub(crate) struct App {
     pub(crate) vegvesen: FakeVegvesen,
 }
 
-/// The fake register: the e-Golf (EK 39085) and the Passat GTE (BE 12335); other plates are
+/// The fake register: the invented battery-electric Kia Niro (EC 47213) and plug-in hybrid
+/// Skoda Superb (DN 61834) fixtures; other plates are
 /// unknown (204).
 pub(crate) async fn fake_vegvesen() -> FakeVegvesen {
     FakeVegvesen::start(
         vec![
             (
-                "EK39085",
+                "EC47213",
                 vec![Reply::json(
                     200,
-                    vegvesen_fixture("bev-vw-egolf-ek39085.json"),
+                    vegvesen_fixture("bev-kia-niro-ec47213.json"),
                 )],
             ),
             (
-                "BE12335",
+                "DN61834",
                 vec![Reply::json(
                     200,
-                    vegvesen_fixture("phev-vw-passat-gte-be12335.json"),
+                    vegvesen_fixture("phev-skoda-superb-dn61834.json"),
                 )],
             ),
         ],

@@ -41,15 +41,15 @@ async fn without_a_key_the_answer_streams_in_offline_mode_in_norwegian() {
 async fn offline_mode_looks_up_a_plate_named_in_the_message() {
     let app = App::offline(&[]).await;
     let events = app
-        .chat_sse(&json!({"message": "Hva kan du si om batteriet på EK39085?", "stream": true}))
+        .chat_sse(&json!({"message": "Hva kan du si om batteriet på EC47213?", "stream": true}))
         .await;
     assert_eq!(names(&events)[0], "vehicle", "the lookup comes first");
     let vehicle = only(&events, "vehicle");
-    assert_eq!(vehicle["plate"], "EK39085");
-    assert_eq!(vehicle["vehicle"]["make"], "VOLKSWAGEN");
+    assert_eq!(vehicle["plate"], "EC47213");
+    assert_eq!(vehicle["vehicle"]["make"], "KIA");
     let answer = text(&events);
-    assert!(answer.contains("EK 39085"), "{answer}");
-    assert!(answer.contains("Volkswagen Golf"), "{answer}");
+    assert!(answer.contains("EC 47213"), "{answer}");
+    assert!(answer.contains("KIA Niro"), "{answer}");
     assert!(answer.contains("frakoblet"), "{answer}");
     assert_eq!(app.vegvesen.calls(), 1);
 

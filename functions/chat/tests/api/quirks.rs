@@ -40,7 +40,7 @@ fn replayed_calls(app: &App) -> Vec<(String, Value)> {
 async fn tool_call_deltas_without_index_are_joined_per_call() {
     // Gemini: no `index`; each call starts with its id and name, then bare argument pieces.
     let mut chunks = vec![role_chunk("gemini-2.5-flash")];
-    for (id, plate) in [("fc_1", "EK39085"), ("fc_2", "BE12335")] {
+    for (id, plate) in [("fc_1", "EC47213"), ("fc_2", "DN61834")] {
         chunks.push(tool_start(None, Some(id), "lookup_vehicle", ""));
         for piece in split_arguments(&json!({ "plate": plate }).to_string()) {
             chunks.push(tool_args(None, &piece));
@@ -50,18 +50,18 @@ async fn tool_call_deltas_without_index_are_joined_per_call() {
     chunks.push(DONE.to_owned());
     let app = App::start(vec![Script::sse(chunks), answer()], &[]).await;
     let events = app
-        .chat_sse(&json!({"message": "EK39085 og BE12335", "stream": true}))
+        .chat_sse(&json!({"message": "EC47213 og DN61834", "stream": true}))
         .await;
     let plates: Vec<&Value> = all(&events, "vehicle")
         .iter()
         .map(|v| &v["plate"])
         .collect();
-    assert_eq!(plates, [&json!("EK39085"), &json!("BE12335")]);
+    assert_eq!(plates, [&json!("EC47213"), &json!("DN61834")]);
     assert_eq!(
         replayed_calls(&app),
         [
-            ("fc_1".to_owned(), json!({"plate": "EK39085"})),
-            ("fc_2".to_owned(), json!({"plate": "BE12335"}))
+            ("fc_1".to_owned(), json!({"plate": "EC47213"})),
+            ("fc_2".to_owned(), json!({"plate": "DN61834"}))
         ]
     );
     assert_eq!(deltas(&events), ["Ferdig."]);
@@ -71,7 +71,7 @@ async fn tool_call_deltas_without_index_are_joined_per_call() {
 async fn an_id_and_name_repeated_in_every_fragment_are_not_concatenated() {
     // LiteLLM, Fireworks, DeepSeek: every fragment carries the id (and often the name) again.
     let mut chunks = vec![role_chunk(REPORTED_MODEL)];
-    for piece in split_arguments(r#"{"plate":"EK39085"}"#) {
+    for piece in split_arguments(r#"{"plate":"EC47213"}"#) {
         chunks.push(tool_start(
             Some(0),
             Some("call_rep"),
@@ -83,12 +83,12 @@ async fn an_id_and_name_repeated_in_every_fragment_are_not_concatenated() {
     chunks.push(DONE.to_owned());
     let app = App::start(vec![Script::sse(chunks), answer()], &[]).await;
     let events = app
-        .chat_sse(&json!({"message": "EK39085", "stream": true}))
+        .chat_sse(&json!({"message": "EC47213", "stream": true}))
         .await;
-    assert_eq!(only(&events, "vehicle")["vehicle"]["make"], "VOLKSWAGEN");
+    assert_eq!(only(&events, "vehicle")["vehicle"]["make"], "KIA");
     assert_eq!(
         replayed_calls(&app),
-        [("call_rep".to_owned(), json!({"plate": "EK39085"}))]
+        [("call_rep".to_owned(), json!({"plate": "EC47213"}))]
     );
     let sent = app.llm.bodies();
     assert_eq!(tool_messages(&sent[1])[0]["tool_call_id"], "call_rep");
@@ -98,7 +98,7 @@ async fn an_id_and_name_repeated_in_every_fragment_are_not_concatenated() {
 async fn parallel_calls_sharing_index_zero_stay_apart() {
     // Gemini multi-tool and some proxies: a new id at the same index is a new call.
     let mut chunks = vec![role_chunk(REPORTED_MODEL)];
-    for (id, plate) in [("call_x", "EK39085"), ("call_y", "BE12335")] {
+    for (id, plate) in [("call_x", "EC47213"), ("call_y", "DN61834")] {
         chunks.push(tool_start(Some(0), Some(id), "lookup_vehicle", ""));
         for piece in split_arguments(&json!({ "plate": plate }).to_string()) {
             chunks.push(tool_args(Some(0), &piece));
@@ -114,8 +114,8 @@ async fn parallel_calls_sharing_index_zero_stay_apart() {
     assert_eq!(
         replayed_calls(&app),
         [
-            ("call_x".to_owned(), json!({"plate": "EK39085"})),
-            ("call_y".to_owned(), json!({"plate": "BE12335"}))
+            ("call_x".to_owned(), json!({"plate": "EC47213"})),
+            ("call_y".to_owned(), json!({"plate": "DN61834"}))
         ]
     );
 }
@@ -261,7 +261,7 @@ async fn finish_reason_stop_with_a_whole_tool_call_in_one_chunk_still_runs_the_t
                     Some(0),
                     Some("abcDEF123"),
                     "lookup_vehicle",
-                    r#"{"plate": "EK39085"}"#,
+                    r#"{"plate": "EC47213"}"#,
                 ),
                 finish_chunk("stop"),
                 DONE.to_owned(),
@@ -272,12 +272,12 @@ async fn finish_reason_stop_with_a_whole_tool_call_in_one_chunk_still_runs_the_t
     )
     .await;
     let events = app
-        .chat_sse(&json!({"message": "EK39085", "stream": true}))
+        .chat_sse(&json!({"message": "EC47213", "stream": true}))
         .await;
     assert_eq!(names(&events), ["vehicle", "delta", "done"]);
     assert_eq!(
         replayed_calls(&app),
-        [("abcDEF123".to_owned(), json!({"plate": "EK39085"}))]
+        [("abcDEF123".to_owned(), json!({"plate": "EC47213"}))]
     );
 }
 

@@ -1,5 +1,5 @@
 //! The `lookup_vehicle` tool: calls streamed in fragments, our lookup through the vehicle
-//! service (fake Statens vegvesen serving the real e-Golf and Passat responses), the `vehicle`
+//! service (fake Statens vegvesen serving the invented Niro and Superb fixtures), the `vehicle`
 //! events, the tool results we send back, and the cap on tool rounds.
 
 use serde_json::{Value, json};
@@ -8,27 +8,27 @@ use crate::fake_llm::{REPORTED_MODEL, Script};
 use crate::helpers::{App, messages, tool_messages, tool_result};
 use crate::sse_client::{all, deltas, names, only};
 
-const ANSWER: [&str; 2] = ["Bilen er en ", "Volkswagen e-Golf fra 2017."];
+const ANSWER: [&str; 2] = ["Bilen er en ", "Kia Niro fra 2020."];
 
 #[tokio::test]
 async fn a_tool_call_split_across_many_deltas_is_looked_up_and_the_result_sent_back() {
     let app = App::start(
         vec![
-            Script::tool_reply(&[("call_ek", "EK 39085")]),
+            Script::tool_reply(&[("call_ek", "EC 47213")]),
             Script::text_reply(&ANSWER),
         ],
         &[],
     )
     .await;
     let events = app
-        .chat_sse(&json!({"message": "Hvordan er batteriet på EK 39085?", "stream": true}))
+        .chat_sse(&json!({"message": "Hvordan er batteriet på EC 47213?", "stream": true}))
         .await;
 
     assert_eq!(names(&events), ["vehicle", "delta", "delta", "done"]);
     let vehicle = only(&events, "vehicle");
-    assert_eq!(vehicle["plate"], "EK39085");
-    assert_eq!(vehicle["vehicle"]["make"], "VOLKSWAGEN");
-    assert_eq!(vehicle["vehicle"]["model"], "GOLF");
+    assert_eq!(vehicle["plate"], "EC47213");
+    assert_eq!(vehicle["vehicle"]["make"], "KIA");
+    assert_eq!(vehicle["vehicle"]["model"], "NIRO");
     assert_eq!(vehicle["vehicle"]["is_electric"], true);
     assert!(vehicle.get("error").is_none(), "{vehicle}");
     assert_eq!(deltas(&events), ANSWER);
@@ -42,7 +42,7 @@ async fn a_tool_call_split_across_many_deltas_is_looked_up_and_the_result_sent_b
 
     let lookups = app.vegvesen.recorded();
     assert_eq!(lookups.len(), 1);
-    assert_eq!(lookups[0].kjennemerke.as_deref(), Some("EK39085"));
+    assert_eq!(lookups[0].kjennemerke.as_deref(), Some("EC47213"));
 
     let sent = app.llm.bodies();
     assert_eq!(sent.len(), 2);
@@ -56,7 +56,7 @@ async fn a_tool_call_split_across_many_deltas_is_looked_up_and_the_result_sent_b
         "the system prompt is unchanged"
     );
     assert!(
-        !msgs[0]["content"].as_str().unwrap().contains("VOLKSWAGEN"),
+        !msgs[0]["content"].as_str().unwrap().contains("KIA"),
         "tool results never go into the system prompt"
     );
     assert_eq!(msgs[1]["role"], "user");
@@ -64,16 +64,16 @@ async fn a_tool_call_split_across_many_deltas_is_looked_up_and_the_result_sent_b
         msgs[2],
         json!({"role": "assistant", "tool_calls": [{
             "id": "call_ek", "type": "function",
-            "function": {"name": "lookup_vehicle", "arguments": "{\"plate\":\"EK 39085\"}"}
+            "function": {"name": "lookup_vehicle", "arguments": "{\"plate\":\"EC 47213\"}"}
         }]})
     );
     assert_eq!(msgs[3]["role"], "tool");
     assert_eq!(msgs[3]["tool_call_id"], "call_ek");
     let result = tool_result(&msgs[3]);
     assert_eq!(result["found"], true);
-    assert_eq!(result["plate"], "EK39085");
-    assert_eq!(result["vehicle"]["make"], "VOLKSWAGEN");
-    assert_eq!(result["vehicle"]["range_km"], 300);
+    assert_eq!(result["plate"], "EC47213");
+    assert_eq!(result["vehicle"]["make"], "KIA");
+    assert_eq!(result["vehicle"]["range_km"], 455);
     assert_eq!(
         second["tools"][0]["function"]["name"], "lookup_vehicle",
         "a second round may still call tools"
@@ -84,25 +84,25 @@ async fn a_tool_call_split_across_many_deltas_is_looked_up_and_the_result_sent_b
 async fn two_tools_in_one_turn_are_both_looked_up_and_answered_in_order() {
     let app = App::start(
         vec![
-            Script::tool_reply(&[("call_a", "EK39085"), ("call_b", "be-12335")]),
-            Script::text_reply(&["To Volkswagen-biler."]),
+            Script::tool_reply(&[("call_a", "EC47213"), ("call_b", "dn-61834")]),
+            Script::text_reply(&["En Kia og en Skoda."]),
         ],
         &[],
     )
     .await;
     let (status, body) = app
-        .chat_json(&json!({"message": "Sammenlign EK39085 og BE 12335"}))
+        .chat_json(&json!({"message": "Sammenlign EC47213 og DN 61834"}))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["reply"], "To Volkswagen-biler.");
+    assert_eq!(body["reply"], "En Kia og en Skoda.");
     assert_eq!(body["mode"], "model");
     assert_eq!(body["model"], REPORTED_MODEL);
     let vehicles = body["vehicles"].as_array().unwrap();
     assert_eq!(vehicles.len(), 2);
-    assert_eq!(vehicles[0]["plate"], "EK39085");
-    assert_eq!(vehicles[0]["vehicle"]["model"], "GOLF");
-    assert_eq!(vehicles[1]["plate"], "BE12335");
-    assert_eq!(vehicles[1]["vehicle"]["model"], "PASSAT");
+    assert_eq!(vehicles[0]["plate"], "EC47213");
+    assert_eq!(vehicles[0]["vehicle"]["model"], "NIRO");
+    assert_eq!(vehicles[1]["plate"], "DN61834");
+    assert_eq!(vehicles[1]["vehicle"]["model"], "SUPERB");
     assert_eq!(vehicles[1]["vehicle"]["is_plug_in_hybrid"], true);
     assert_eq!(app.vegvesen.calls(), 2);
 
@@ -118,14 +118,14 @@ async fn two_tools_in_one_turn_are_both_looked_up_and_answered_in_order() {
         .collect();
     assert_eq!(
         args,
-        [json!({"plate": "EK39085"}), json!({"plate": "be-12335"})]
+        [json!({"plate": "EC47213"}), json!({"plate": "dn-61834"})]
     );
     let tools = tool_messages(&sent[1]);
     assert_eq!(tools.len(), 2);
     assert_eq!(tools[0]["tool_call_id"], "call_a");
-    assert_eq!(tool_result(tools[0])["vehicle"]["model"], "GOLF");
+    assert_eq!(tool_result(tools[0])["vehicle"]["model"], "NIRO");
     assert_eq!(tools[1]["tool_call_id"], "call_b");
-    assert_eq!(tool_result(tools[1])["vehicle"]["model"], "PASSAT");
+    assert_eq!(tool_result(tools[1])["vehicle"]["model"], "SUPERB");
 }
 
 #[tokio::test]
@@ -175,9 +175,9 @@ async fn an_invalid_or_unknown_plate_goes_back_to_the_model_as_a_tool_error() {
 #[tokio::test]
 async fn tool_rounds_stop_after_three_and_the_fourth_request_offers_no_tools() {
     // A model that calls the tool every time it is asked.
-    let app = App::start(vec![Script::tool_reply(&[("call_loop", "EK39085")])], &[]).await;
+    let app = App::start(vec![Script::tool_reply(&[("call_loop", "EC47213")])], &[]).await;
     let events = app
-        .chat_sse(&json!({"message": "EK39085?", "stream": true}))
+        .chat_sse(&json!({"message": "EC47213?", "stream": true}))
         .await;
     assert_eq!(
         names(&events),
