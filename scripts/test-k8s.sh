@@ -3,15 +3,15 @@
 # schemas (kubernetes-validate, which bundles them; --strict rejects unknown fields), the
 # cross-checks schemas cannot make (scripts/tests/check_k8s.py), and k8s/update-secrets.sh against
 # a fake kubectl (keep / clear / new value, never on a command line or the screen).
-#   scripts/test-k8s.sh            # installs kubernetes-validate from PyPI if it is missing
+#   scripts/test-k8s.sh            # installs kubernetes-validate (scripts/requirements-ci.txt) if missing
 # Prints `N passed, M failed`; exits non-zero on any failure.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 if ! command -v kubernetes-validate >/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate >&2 \
-    || { echo "test-k8s: cannot install kubernetes-validate (pip install kubernetes-validate)" >&2; exit 2; }
+  python3 -m pip install --quiet --disable-pip-version-check -c scripts/requirements-ci.txt kubernetes-validate >&2 \
+    || { echo "test-k8s: cannot install kubernetes-validate (pip install -c scripts/requirements-ci.txt kubernetes-validate)" >&2; exit 2; }
 fi
 
 passed=0

@@ -397,6 +397,25 @@ for good in "https://s3.nl-ams.scw.cloud/scw-srvless-uploads/fn-health.zip?X-Amz
 done
 
 # ---------------------------------------------------------------------------------------------
+# What CI pulls from PyPI is pinned
+
+begin "CI's pip installs all go through scripts/requirements-ci.txt, where every tool is pinned =="
+reqs="$root/scripts/requirements-ci.txt"
+if [[ ! -f "$reqs" ]]; then
+  problems+=("scripts/requirements-ci.txt is missing")
+else
+  while IFS= read -r line; do
+    [[ "$line" =~ ^[A-Za-z0-9._-]+==[0-9][A-Za-z0-9.]*$ ]] || problems+=("not pinned with ==x.y.z: $line")
+  done < <(grep -vE '^[[:space:]]*(#|$)' "$reqs")
+fi
+while IFS= read -r hit; do
+  [[ "$hit" == *" -c scripts/requirements-ci.txt "* || "$hit" == *" -r scripts/requirements-ci.txt"* ]] \
+    || problems+=("pip install without scripts/requirements-ci.txt: $hit")
+done < <(cd "$root" && grep -rnE '(^|[[:space:]])(python3? -m pip|pip3?) install ' scripts .ci \
+  --include='*.sh' --include=run | grep -vE '^[^:]+:[0-9]+:[[:space:]]*#|echo ' || true)
+finish
+
+# ---------------------------------------------------------------------------------------------
 # scripts/smoke.sh (the real curl, against scripts/tests/fake_elbatt.py)
 
 # smoke_against [BROKEN_PATH...]: runs smoke.sh against a fake runner with those paths broken.
