@@ -3,13 +3,13 @@
 //! The index is built on first use through [`FaqIndex::global`], so functions that never answer
 //! offline (and cold starts that do not need it) never parse the FAQ.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use serde::Deserialize;
 
 use super::bm25::Bm25;
-use super::tokenize::{capitalised_terms, stem, tokenize};
+use super::tokenize::{Token, capitalised_terms, stem, tokenize, words};
 
 /// The FAQ data. A unit test proves it parses and is well formed; should a broken file ever
 /// ship, [`FaqIndex::global`] logs the error and serves an empty index rather than panicking.
@@ -35,6 +35,19 @@ const NEUTRAL_WORDS: &[&str] = &[
     "porsche", "renault", "skoda", "smart", "subaru", "taycan", "tesla", "toyota", "tron",
     "volkswagen", "volvo", "vw", "xpeng", "zoe",
 ];
+
+/// Known words too common to make a question about electric cars on their own: "hvor mye
+/// koster en ny mobil" shares "koster" and "ny" with the FAQ but is not about it. They still
+/// count in the search, but not in [`FaqIndex::is_on_topic`]. Stems, as [`stem`] gives them.
+const GENERIC_STEMS: &[&str] = &[
+    "kost", "ny", "nytt", "rask", "bytt", "pris", "billig", "fort",
+];
+
+/// Unknown words this long or longer may be matched to an FAQ word one edit away ("rekkevide",
+/// "varmepumep"); shorter words are too easily one letter from another word.
+const MIN_FUZZY_CHARS: usize = 6;
+/// ... and this long or longer, two edits away ("batterigarrantin").
+const MIN_FUZZY2_CHARS: usize = 11;
 
 /// A query with this many words the FAQ knows is on topic whatever else it says.
 const MIN_KNOWN_WORDS: usize = 3;
@@ -78,6 +91,9 @@ pub struct FaqIndex {
     bm25: Bm25,
     /// Every stem in the FAQ, used to split compound words into parts the index knows.
     vocabulary: HashSet<String>,
+    /// Every word of the FAQ (folded, before stemming) with its stem, grouped by length, to
+    /// match misspelt words.
+    words_by_len: HashMap<usize, Vec<(Vec<char>, String)>>,
 }
 
 impl std::fmt::Debug for FaqIndex {
@@ -117,7 +133,7 @@ impl FaqIndex {
         if limit == 0 {
             return Vec::new();
         }
-        let terms = self.expand_compounds(tokenize(query));
+        let terms = self.query_terms(query);
         let mut hits: Vec<FaqHit<'_>> = self
             .bm25
             .scores(&terms)
@@ -148,15 +164,37 @@ impl FaqIndex {
     /// of models and places) are left out: the FAQ is generic and cannot know them.
     fn count_known_words(&self, query: &str) -> WordCount {
         let names = capitalised_terms(query);
-        let mut terms = tokenize(query);
-        terms.sort_unstable();
-        terms.dedup();
+        let tokens = words(query);
+        let joined = self.joined_pairs(&tokens);
+        let mut stems: Vec<(String, bool)> = Vec::new();
+        for (i, token) in tokens.iter().enumerate() {
+            // A word joined with its neighbour into an FAQ word ("hurtig lading") is known.
+            let in_pair = joined.iter().any(|(at, _)| *at == i || *at + 1 == i);
+            let term = &token.stem;
+            let skipped =
+                term.chars().all(char::is_numeric) || is_neutral(term) || names.contains(term);
+            let known = in_pair
+                || self.vocabulary.contains(term)
+                || self.split_compound(term).is_some()
+                || (!skipped && self.correct(&token.word).is_some());
+            stems.push((token.stem.clone(), known));
+        }
+        stems.sort_unstable();
+        stems.dedup_by(|a, b| {
+            a.0 == b.0 && {
+                b.1 |= a.1;
+                true
+            }
+        });
         let mut count = WordCount {
             known: 0,
             counted: 0,
         };
-        for term in &terms {
-            if self.vocabulary.contains(term) || self.split_compound(term).is_some() {
+        for (term, known) in &stems {
+            if GENERIC_STEMS.contains(&term.as_str()) {
+                continue;
+            }
+            if *known {
                 count.known += 1;
                 count.counted += 1;
             } else if !(term.chars().all(char::is_numeric)
@@ -167,6 +205,82 @@ impl FaqIndex {
             }
         }
         count
+    }
+
+    /// The index terms for a question: each word's stem (or, for a word the FAQ does not use,
+    /// the FAQ word one or two letters from it), the known parts of compounds, and compounds
+    /// written apart joined again ("hurtig lading" also searches "hurtiglading").
+    fn query_terms(&self, query: &str) -> Vec<String> {
+        let tokens = words(query);
+        let mut terms = Vec::with_capacity(tokens.len() * 2);
+        for token in &tokens {
+            let resolved = self.resolve(token);
+            if resolved.is_empty() {
+                terms.push(token.stem.clone());
+            } else {
+                terms.extend(resolved);
+            }
+        }
+        // Only the joined word: its parts are already there as the separate words.
+        terms.extend(self.joined_pairs(&tokens).into_iter().map(|(_, stem)| stem));
+        terms
+    }
+
+    /// What the index knows of one word: its stem and compound parts, or those of the FAQ
+    /// word it is a misspelling of. Empty when it knows nothing.
+    fn resolve(&self, token: &Token) -> Vec<String> {
+        let known =
+            self.vocabulary.contains(&token.stem) || self.split_compound(&token.stem).is_some();
+        if known || token.stem.chars().all(char::is_numeric) {
+            return if known {
+                self.expand_compounds(vec![token.stem.clone()])
+            } else {
+                Vec::new()
+            };
+        }
+        match self.correct(&token.word) {
+            Some(stem) => self.expand_compounds(vec![stem]),
+            None => Vec::new(),
+        }
+    }
+
+    /// Neighbouring words that together make a word the FAQ uses: (index of the first, stem
+    /// of the joined word).
+    fn joined_pairs(&self, tokens: &[Token]) -> Vec<(usize, String)> {
+        tokens
+            .windows(2)
+            .enumerate()
+            .filter(|(_, pair)| pair[1].position == pair[0].position + 1)
+            .filter_map(|(i, pair)| {
+                let joined = stem(&format!("{}{}", pair[0].word, pair[1].word));
+                self.vocabulary.contains(&joined).then_some((i, joined))
+            })
+            .collect()
+    }
+
+    /// The stem of the FAQ word closest to `word`, if it is one edit away (two for long
+    /// words). Among equally close words the first in the FAQ wins, so results are stable.
+    fn correct(&self, word: &str) -> Option<String> {
+        let chars: Vec<char> = word.chars().collect();
+        if chars.len() < MIN_FUZZY_CHARS || chars.iter().any(|c| c.is_numeric()) {
+            return None;
+        }
+        let max = if chars.len() >= MIN_FUZZY2_CHARS {
+            2
+        } else {
+            1
+        };
+        let mut best: Option<(usize, &String)> = None;
+        for len in chars.len().saturating_sub(max)..=chars.len() + max {
+            for (candidate, stem) in self.words_by_len.get(&len).into_iter().flatten() {
+                if let Some(distance) = edit_distance(&chars, candidate, max)
+                    && best.is_none_or(|(d, _)| distance < d)
+                {
+                    best = Some((distance, stem));
+                }
+            }
+        }
+        best.map(|(_, stem)| stem.clone())
     }
 
     fn builtin() -> Self {
@@ -200,10 +314,27 @@ impl FaqIndex {
             .flatten()
             .flat_map(|(tokens, _)| tokens.iter().cloned())
             .collect();
+        let mut words_by_len: HashMap<usize, Vec<(Vec<char>, String)>> = HashMap::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for entry in &entries {
+            let texts = std::iter::once(&entry.question)
+                .chain(&entry.alternatives)
+                .chain(std::iter::once(&entry.answer));
+            for token in texts.flat_map(|text| words(text)) {
+                if seen.insert(token.word.clone()) {
+                    let chars: Vec<char> = token.word.chars().collect();
+                    words_by_len
+                        .entry(chars.len())
+                        .or_default()
+                        .push((chars, token.stem));
+                }
+            }
+        }
         let mut index = Self {
             entries,
             bm25: Bm25::default(),
             vocabulary,
+            words_by_len,
         };
         let docs: Vec<Vec<(String, f64)>> = fields
             .into_iter()
@@ -268,6 +399,39 @@ impl FaqIndex {
         let stemmed = stem(part);
         self.vocabulary.contains(&stemmed).then_some(stemmed)
     }
+}
+
+/// The optimal-string-alignment distance between `a` and `b` (insertions, deletions,
+/// substitutions and swaps of neighbours, one edit each), or `None` if it exceeds `max`.
+fn edit_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    let width = b.len() + 1;
+    let mut rows = vec![vec![0usize; width]; a.len() + 1];
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        rows[i][0] = i;
+        let mut row_min = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+            row_min = row_min.min(d);
+        }
+        if row_min > max {
+            return None;
+        }
+    }
+    let distance = rows[a.len()][b.len()];
+    (distance <= max).then_some(distance)
 }
 
 fn is_neutral(term: &str) -> bool {

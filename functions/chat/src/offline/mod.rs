@@ -13,6 +13,8 @@
 
 mod bm25;
 mod describe;
+#[cfg(test)]
+mod eval;
 mod faq;
 mod plates;
 mod tokenize;
@@ -224,7 +226,7 @@ mod tests {
             .expect("vehicle described");
         let faq_at = answer
             .text
-            .find("De fleste bilprodusenter")
+            .find("Den vanligste batterigarantien")
             .expect("warranty answer");
         assert!(vehicle_at < faq_at, "{}", answer.text);
         assert_eq!(
@@ -262,6 +264,54 @@ mod tests {
         assert!(answer.faq_ids.is_empty());
         assert!(answer.text.starts_with(OFFLINE_NOTICE));
         assert!(answer.text.ends_with(FALLBACK));
+    }
+
+    /// Words that mark a text as safety advice about a battery fire.
+    const FIRE_WORDS: [&str; 4] = ["røyk", "brann", "brenn", "lukt"];
+
+    fn is_fire_advice(text: &str) -> bool {
+        let lower = text.to_lowercase();
+        FIRE_WORDS.iter().any(|w| lower.contains(w))
+    }
+
+    /// The same advice everywhere: get out, keep away, call 110.
+    fn assert_fire_advice(source: &str, text: &str) {
+        for needle in ["ut av bilen", "avstand", "ring 110"] {
+            assert!(
+                text.contains(needle),
+                "{source} talks about smoke or fire but lacks {needle:?}:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_text_about_smoke_or_fire_gives_the_same_advice_and_110() {
+        let mut checked = 0;
+        for entry in FaqIndex::global().entries() {
+            if is_fire_advice(&entry.answer) && entry.answer.contains("røyk") {
+                assert_fire_advice(&entry.id, &entry.answer);
+                checked += 1;
+            }
+        }
+        // The prompt's safety section, and every prompt section that mentions smoke.
+        for section in crate::config::DEFAULT_SYSTEM_PROMPT.split("\n## ") {
+            if section.to_lowercase().contains("røyk") {
+                assert_fire_advice("the system prompt", section);
+                checked += 1;
+            }
+        }
+        // The offline answer for a smoke question carries the same advice.
+        let answer = compose_answer("Det kommer røyk fra batteriet, hva gjør jeg?", &[]);
+        assert_fire_advice("the offline answer", &answer.text);
+        // Vehicle descriptions never give fire advice of their own that could disagree.
+        for summary in [egolf_summary(), empty_summary()] {
+            let text = describe_vehicle_nb(&summary);
+            assert!(
+                !is_fire_advice(&text) || text.contains("ring 110"),
+                "{text}"
+            );
+        }
+        assert!(checked >= 2, "the FAQ and the prompt both give the advice");
     }
 
     #[test]

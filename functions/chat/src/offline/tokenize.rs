@@ -1,9 +1,15 @@
-//! Text normalisation shared by the FAQ index and its queries: splitting, lowercasing, a small
-//! Norwegian (plus English) stop-word list and a light bokmål suffix stemmer.
+//! Text normalisation shared by the FAQ index and its queries: splitting, lowercasing, folding
+//! æ/ø/å and their ASCII stand-ins ("kjop", "paa", "foelger") to one spelling, a small
+//! Norwegian (bokmål, nynorsk, dialect) and English stop-word list, a word map that brings
+//! nynorsk, dialect and English words to their bokmål form, and a light bokmål suffix stemmer.
 //!
 //! Documents and queries go through the same [`tokenize`], so the stemmer only has to be
 //! consistent, not linguistically perfect: "vinter", "vinteren" and "vintre" need not produce a
-//! real word, only the same stem where it matters.
+//! real word, only the same stem where it matters. Folding is lossy ("på" and "pa", "får" and
+//! "far" meet), which costs little: the words it merges are stop words or rare in the FAQ.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 /// Stems shorter than this are left alone: stripping "-en" from "ben" would merge unrelated
 /// short words, and short words carry most of their meaning in every letter.
@@ -40,25 +46,106 @@ const NORWEGIAN_STOP_WORDS: &[&str] = &[
     "ville", "vite", "vår", "være", "vært", "å",
 ];
 
+/// Nynorsk and dialect function words and question words ("kva", "korleis", "ka", "koss",
+/// "eg"): the same role as the bokmål ones above.
+#[rustfmt::skip]
+const NYNORSK_DIALECT_STOP_WORDS: &[&str] = &[
+    "berre", "da", "dei", "dokker", "dykk", "ei", "eg", "ein", "eit", "frå", "hæssen", "ho",
+    "hossen", "ka", "kæ", "koffor", "kofor", "kor", "korfor", "korleis", "koss", "kossen", "kva",
+    "kvar", "kvifor", "kven", "me", "meir", "mæ", "dæ", "noko", "nokon", "sjølv", "vere",
+    "vore", "vert", "vart", "åssen", "je",
+];
+
 /// English function words, so that English questions are reduced to their content words too.
 #[rustfmt::skip]
 const ENGLISH_STOP_WORDS: &[&str] = &[
     "a", "about", "all", "am", "an", "and", "any", "are", "as", "at", "be", "by", "can", "could",
     "did", "do", "does", "every", "explain", "for", "from", "get", "has", "have", "hello", "hi",
-    "how", "i", "if", "im", "in", "is", "it", "just", "know", "me", "more", "much", "my", "of",
-    "ok", "okay", "on", "or", "our", "please", "really", "should", "so", "tell", "than", "that",
-    "the", "there", "this", "to", "very", "want", "was", "we", "what", "when", "which", "why",
-    "will", "with", "would", "you", "your",
+    "how", "i", "if", "im", "in", "is", "it", "just", "know", "me", "mean", "means", "more",
+    "much", "my", "of", "ok", "okay", "on", "or", "our", "please", "really", "should", "so",
+    "tell", "than", "that", "the", "there", "this", "to", "very", "want", "was", "we", "what",
+    "when", "which", "why", "will", "with", "would", "you", "your",
 ];
+
+/// Words brought to the bokmål word the FAQ uses before stemming: nynorsk and dialect forms
+/// whose stem differs from bokmål, English words for the FAQ's topics, and verbs whose stem
+/// would collide with a noun ("dekkes", is covered, is not "dekk", a tyre). Keys are compared
+/// folded, so "mykje" and "myykje" need no second entry only if they fold alike.
+#[rustfmt::skip]
+const WORD_MAP: &[(&str, &str)] = &[
+    // Nynorsk and dialect.
+    ("ikkje", "ikke"), ("ikkj", "ikke"), ("itj", "ikke"), ("inkje", "ikke"), ("mykje", "mye"),
+    ("mykkje", "mye"), ("kjem", "kommer"), ("kjæm", "kommer"), ("kostar", "koster"),
+    ("koste", "koster"), ("byte", "bytte"), ("heime", "hjemme"), ("vanleg", "vanlig"),
+    ("greitt", "greit"), ("skadeleg", "skadelig"), ("treigt", "tregt"), ("treig", "treg"),
+    ("ryke", "røyk"), ("ryk", "røyk"), ("ryker", "røyk"), ("røyker", "røyk"), ("køyre", "kjøre"),
+    ("køyrer", "kjøre"), ("gjeld", "gjelder"), ("sjekkar", "sjekker"), ("sjekke", "sjekker"),
+    ("høgare", "høyere"), ("lågt", "lavt"), ("veit", "vet"), ("kulda", "kulde"),
+    ("tilhengar", "tilhenger"), ("noverande", "nåværende"), ("lada", "lade"),
+    ("ladebox", "ladeboks"), ("wallbox", "ladeboks"), ("laddning", "lading"),
+    // Verbs that would stem like a noun of another meaning.
+    ("dekker", "dekning"), ("dekkes", "dekning"), ("dekte", "dekning"),
+    // English words for the FAQ's topics.
+    ("battery", "batteri"), ("batteries", "batteri"), ("warranty", "garanti"),
+    ("guarantee", "garanti"), ("charge", "lade"), ("charging", "lading"), ("charger", "lader"),
+    ("range", "rekkevidde"), ("winter", "vinter"), ("cold", "kulde"), ("health", "helse"),
+    ("check", "sjekker"), ("cost", "koster"), ("costs", "koster"), ("price", "pris"),
+    ("new", "ny"), ("used", "brukt"), ("buy", "kjøpe"), ("buying", "kjøpe"),
+    ("socket", "stikkontakt"), ("trailer", "tilhenger"), ("tow", "tilhenger"), ("rain", "regn"),
+    ("recycling", "gjenvinning"), ("fire", "brann"), ("old", "gamle"), ("happens", "skjer"),
+    ("daily", "daglig"), ("day", "dag"), ("home", "hjemme"), ("fast", "hurtig"),
+    ("slow", "sakte"), ("heat", "varme"), ("pump", "pumpe"), ("tyres", "dekk"), ("tires", "dekk"),
+    ("cable", "kabel"), ("car", "bil"), ("cars", "bil"), ("electric", "elektrisk"),
+    ("ev", "elbil"), ("evs", "elbil"), ("damage", "skade"), ("safe", "trygt"), ("often", "ofte"),
+    ("capacity", "kapasitet"), ("bars", "streker"), ("degradation", "degradering"),
+    ("inspection", "kontroll"), ("recall", "tilbakekalling"),
+];
+
+/// The stop words, folded like the words they are compared with.
+static STOP_WORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    NORWEGIAN_STOP_WORDS
+        .iter()
+        .chain(NYNORSK_DIALECT_STOP_WORDS)
+        .chain(ENGLISH_STOP_WORDS)
+        .map(|word| fold_word(word))
+        .collect()
+});
+
+/// [`WORD_MAP`], folded on both sides.
+static WORDS: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
+    WORD_MAP
+        .iter()
+        .map(|(from, to)| (fold_word(from), fold_word(to)))
+        .collect()
+});
+
+/// One word of a text: as written (folded and mapped) and its stem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub(crate) word: String,
+    pub(crate) stem: String,
+    /// Position among all the words of the text, stop words included: two tokens were written
+    /// side by side when their positions differ by one.
+    pub(crate) position: usize,
+}
 
 /// Splits `text` into normalised, stemmed index terms, in order of appearance.
 ///
 /// Letters and digits are separated ("12v" gives "12" and "v"), "%" becomes "prosent" so that
 /// "100 %" and "100 prosent" match, single letters and stop words are dropped.
 pub(crate) fn tokenize(text: &str) -> Vec<String> {
+    words(text).into_iter().map(|token| token.stem).collect()
+}
+
+/// Like [`tokenize`], with each stem's word, so that words written apart ("hurtig lading")
+/// can be joined and misspelt words compared letter by letter.
+pub(crate) fn words(text: &str) -> Vec<Token> {
     split_words(text)
         .into_iter()
-        .filter_map(|word| normalise_word(&word.text))
+        .enumerate()
+        .filter_map(|(position, word)| {
+            normalise(&word.text).map(|token| Token { position, ..token })
+        })
         .collect()
 }
 
@@ -69,7 +156,8 @@ pub(crate) fn capitalised_terms(text: &str) -> Vec<String> {
     split_words(text)
         .into_iter()
         .filter(|word| word.capitalised && !word.starts_sentence)
-        .filter_map(|word| normalise_word(&word.text))
+        .filter_map(|word| normalise(&word.text))
+        .map(|token| token.stem)
         .collect()
 }
 
@@ -84,9 +172,13 @@ pub(crate) fn stem(word: &str) -> String {
         }
     }
     // Bokmål doubles a final "m" before an ending ("strøm" → "strømmen"); undo it so both
-    // forms meet. Other doubled consonants are kept: "dekk" is a word on its own.
+    // forms meet. Other doubled consonants are kept: "dekk" is a word on its own. Not when
+    // that would make a stop word: "sommer" is not "som".
     if current.len() < word.len() && current.ends_with("mm") {
-        return current[..current.len() - 1].to_owned();
+        let undone = &current[..current.len() - 1];
+        if !is_stop_word(undone) {
+            return undone.to_owned();
+        }
     }
     current.to_owned()
 }
@@ -99,30 +191,63 @@ fn strip_suffix(word: &str) -> Option<&str> {
 }
 
 fn is_stop_word(word: &str) -> bool {
-    NORWEGIAN_STOP_WORDS.contains(&word) || ENGLISH_STOP_WORDS.contains(&word)
+    STOP_WORDS.contains(word)
 }
 
-fn normalise_word(word: &str) -> Option<String> {
+/// A lowercase word as a token: folded, mapped through [`WORD_MAP`], stemmed. Numbers are kept
+/// as they are; single letters and stop words give nothing.
+fn normalise(word: &str) -> Option<Token> {
     if word.chars().all(|c| c.is_numeric()) {
-        return Some(word.to_owned());
+        return Some(Token {
+            word: word.to_owned(),
+            stem: word.to_owned(),
+            position: 0,
+        });
     }
-    if word.chars().count() < 2 || is_stop_word(word) {
+    let folded = fold_word(word);
+    let word = WORDS.get(&folded).cloned().unwrap_or(folded);
+    if word.chars().count() < 2 || is_stop_word(&word) {
         return None;
     }
-    Some(stem(word))
+    Some(Token {
+        stem: stem(&word),
+        word,
+        position: 0,
+    })
 }
 
 /// Lowercases and folds the few foreign letters Norwegians type for their own (Swedish "ä"/"ö",
-/// accented "é"), keeping æ, ø and å as they are.
+/// accented "é").
 fn fold(c: char) -> impl Iterator<Item = char> {
     c.to_lowercase().map(|lower| match lower {
-        'ä' => 'æ',
-        'ö' => 'ø',
         'é' | 'è' | 'ê' => 'e',
         'á' | 'à' | 'â' => 'a',
         'ü' => 'u',
         other => other,
     })
+}
+
+/// One spelling for æ, ø and å and their ASCII stand-ins: "kjøp", "kjop" and "kjoep" all give
+/// "kjop"; "på", "pa" and "paa" give "pa"; "vær", "vaer" and "var" give "var". Applied to
+/// lowercase words, on the FAQ and the question alike.
+pub(crate) fn fold_word(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        let c = match c {
+            'æ' | 'ä' | 'å' => 'a',
+            'ø' | 'ö' => 'o',
+            other => other,
+        };
+        // "aa" → "a", "ae" → "a", "oe" → "o": the second letter of a stand-in is dropped.
+        let stand_in = matches!(
+            (out.chars().last(), c),
+            (Some('a'), 'a' | 'e') | (Some('o'), 'e')
+        );
+        if !stand_in {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A word of the input, lowercased and folded, with what its spelling says about it.
@@ -237,10 +362,10 @@ mod tests {
     }
 
     #[test]
-    fn tokenizer_keeps_norwegian_letters() {
+    fn norwegian_letters_and_their_ascii_stand_ins_meet() {
         assert_eq!(
             tokenize("Kjøpe BRUKT elbil på Ålesund"),
-            ["kjøp", "brukt", "elbil", "ålesund"]
+            ["kjop", "brukt", "elbil", "alesund"]
         );
     }
 
@@ -260,7 +385,47 @@ mod tests {
     #[test]
     fn english_plurals_meet_norwegian_stems_where_the_words_are_shared() {
         assert_eq!(tokenize("batteries"), ["batteri"]);
-        assert_eq!(tokenize("how long is the warranty"), ["long", "warranty"]);
+        assert_eq!(tokenize("how long is the warranty"), ["long", "garanti"]);
+    }
+
+    #[test]
+    fn ascii_stand_ins_for_ae_oe_aa_give_the_same_tokens() {
+        for (ascii, norwegian) in [
+            ("kjop av brukt elbil", "kjøp av brukt elbil"),
+            ("nar er stromprisen lavest", "når er strømprisen lavest"),
+            ("hva bor jeg sjekke pa bilen", "hva bør jeg sjekke på bilen"),
+            ("er det greit aa lade", "er det greit å lade"),
+            ("foelger garantien med", "følger garantien med"),
+            ("kjoeretoeyregisteret", "kjøretøyregisteret"),
+            ("vaere", "være"),
+        ] {
+            assert_eq!(tokenize(ascii), tokenize(norwegian), "{ascii}");
+        }
+    }
+
+    #[test]
+    fn nynorsk_dialect_and_english_words_meet_their_bokmal_forms() {
+        assert_eq!(
+            tokenize("kor mykje kostar det å byte batteri"),
+            tokenize("hvor mye koster det å bytte batteri")
+        );
+        assert_eq!(tokenize("kva er SoH"), ["soh"]);
+        assert_eq!(
+            tokenize("korleis sjekkar eg batteriet"),
+            tokenize("sjekker batteriet")
+        );
+        assert_eq!(tokenize("bilen lader ikkje"), tokenize("bilen lader ikke"));
+        assert_eq!(tokenize("ka e SoH"), ["soh"]);
+        assert_eq!(tokenize("battery warranty"), tokenize("batteri garanti"));
+    }
+
+    #[test]
+    fn stems_that_would_collide_are_kept_apart() {
+        assert_ne!(stem("sommer"), "som");
+        assert_eq!(stem("sommer"), stem("sommeren"));
+        assert_ne!(tokenize("dekkes"), tokenize("dekk"));
+        assert_eq!(tokenize("dekkes"), tokenize("dekker"));
+        assert_eq!(stem("strømmen"), stem("strøm"));
     }
 
     #[test]
