@@ -79,7 +79,9 @@ async fn a_found_plate_returns_the_mapped_summary_by_path_and_by_query() {
         assert_eq!(v["energy_use_wh_per_km"], 159);
         assert_eq!(v["power_kw"], 150.0);
         assert_eq!(v["first_registration_norway"], "2020-09-14");
-        assert_eq!(v["battery_warranty"]["years"], 8);
+        // Kia's own terms from the warranty table: 7 years or 150,000 km, 70 %.
+        assert_eq!(v["battery_warranty"]["years"], 7);
+        assert_eq!(v["battery_warranty"]["basis"], "manufacturer");
         assert_eq!(body["source"], plate_lookup::SOURCE);
     }
     // Only the first lookup reached the upstream; the rest were cache hits.

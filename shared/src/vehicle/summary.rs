@@ -15,11 +15,13 @@ use super::model::{
     Drivstoff, ForbrukOgUtslipp, Kjoretoydata, Kjoretoyklassifisering, KodeverkType,
     MiljoOgDrivstoffGruppe, Motor, MotorOgDrivverk, TekniskeData, WltpKjoretoyspesifikk,
 };
+use super::warranty::{self, WarrantyBasis};
 
-/// The common warranty term for traction batteries of electric and hybrid cars, in years.
-pub const BATTERY_WARRANTY_YEARS: u32 = 8;
-/// The common warranty term for traction batteries of electric and hybrid cars, in km.
-pub const BATTERY_WARRANTY_KM: u32 = 160_000;
+/// The common warranty term for traction batteries of battery-electric and plug-in hybrid
+/// cars the warranty table does not know, in years.
+pub const BATTERY_WARRANTY_YEARS: u32 = super::warranty::COMMON_WARRANTY_YEARS;
+/// The common warranty term for traction batteries, in km.
+pub const BATTERY_WARRANTY_KM: u32 = super::warranty::COMMON_WARRANTY_KM;
 
 const FUEL_ELECTRIC: &str = "5";
 const FUEL_PETROL: &str = "1";
@@ -96,11 +98,22 @@ pub enum Powertrain {
     Unknown,
 }
 
-/// The common battery warranty term applied to this car's age. Not the car's own contract.
+/// The battery warranty estimated for this car's make, model and age (see
+/// [`warranty`](super::warranty)): the manufacturer's published terms where Elbatt's table has
+/// them, else the common term. Not the car's own contract. Years and km: whichever comes first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatteryWarranty {
     pub years: u32,
-    pub km: u32,
+    /// `None`: no km limit.
+    pub km: Option<u32>,
+    /// The capacity (state of health) the battery is guaranteed to keep, where known.
+    pub min_soh_percent: Option<u8>,
+    /// A condition or detail of the terms, in Norwegian (e.g. a yearly battery check).
+    pub condition_nb: Option<String>,
+    /// Whether the terms are the make's own or the common term.
+    pub basis: WarrantyBasis,
+    /// The public page the manufacturer's terms were taken from.
+    pub source: Option<String>,
     /// ISO date: first registration + `years` (29 February falls back to 28 February).
     pub estimated_end: String,
     /// `today` is after `estimated_end`.
@@ -110,8 +123,9 @@ pub struct BatteryWarranty {
 
 /// Spells out the two constants above; the battery-electric fixture test checks they agree.
 const BATTERY_WARRANTY_NOTE: &str = "Estimate only: 8 years or 160,000 km, whichever comes \
-    first, is the common warranty term for the traction batteries of electric and hybrid cars, \
-    not this car's own contract. \
+    first, is the common warranty term for the traction batteries of battery-electric and \
+    plug-in hybrid cars; this make and model are not in Elbatt's table of manufacturer terms, so \
+    it is not this car's own contract. \
     The end date counts from first registration; the km limit may end the warranty sooner. \
     Check the car's warranty papers or ask the manufacturer.";
 
@@ -156,12 +170,16 @@ pub fn summarize(record: &Kjoretoydata, today: Date) -> VehicleSummary {
     let electric = electric_figures(fuel_groups);
     let vekter = data.and_then(|d| d.vekter.as_ref());
 
-    let battery_warranty = match powertrain {
-        Powertrain::BatteryElectric | Powertrain::PlugInHybrid | Powertrain::Hybrid => {
-            first_registration.and_then(|first| battery_warranty(first, today))
-        }
-        Powertrain::Combustion | Powertrain::Unknown => None,
-    };
+    // Only battery-electric and plug-in hybrid cars get an estimate: hybrids that cannot be
+    // plugged in have other battery terms (see the warranty module).
+    let make = generelt.and_then(|g| g.merke.iter().find_map(|m| m.merke.clone()));
+    let model = generelt.and_then(|g| g.handelsbetegnelse.first().cloned());
+    let battery_warranty = first_registration.and_then(|first| {
+        let (basis, row) =
+            warranty::terms_for(make.as_deref(), model.as_deref(), first.year(), powertrain)?;
+        let end = warranty::end_date(first, row.years)?;
+        Some(warranty_estimate(basis, &row, end, today))
+    });
 
     VehicleSummary {
         plate: plate(record),
@@ -169,8 +187,8 @@ pub fn summarize(record: &Kjoretoydata, today: Date) -> VehicleSummary {
             .kjoretoy_id
             .as_ref()
             .and_then(|id| id.understellsnummer.clone()),
-        make: generelt.and_then(|g| g.merke.iter().find_map(|m| m.merke.clone())),
-        model: generelt.and_then(|g| g.handelsbetegnelse.first().cloned()),
+        make,
+        model,
         vehicle_class: vehicle_class(
             teknisk.and_then(|t| t.kjoretoyklassifisering.as_ref()),
             data,
@@ -431,23 +449,68 @@ fn iso(date: Date) -> String {
 
 /// The common battery warranty term counted from `first_registration`; `None` only if the
 /// end date would fall outside the calendar `time` supports.
+#[cfg(test)]
 fn battery_warranty(first_registration: Date, today: Date) -> Option<BatteryWarranty> {
-    let end_year = first_registration
-        .year()
-        .checked_add(i32::try_from(BATTERY_WARRANTY_YEARS).ok()?)?;
-    let estimated_end = first_registration.replace_year(end_year).or_else(|_| {
-        // Only 29 February can fail here: the end year is not a leap year.
-        let month = first_registration.month();
-        Date::from_calendar_date(end_year, month, month.length(end_year))
-    });
-    let estimated_end = estimated_end.ok()?;
-    Some(BatteryWarranty {
-        years: BATTERY_WARRANTY_YEARS,
-        km: BATTERY_WARRANTY_KM,
-        estimated_end: iso(estimated_end),
-        expired_by_age: today > estimated_end,
-        note: BATTERY_WARRANTY_NOTE.to_owned(),
-    })
+    let end = warranty::end_date(first_registration, BATTERY_WARRANTY_YEARS)?;
+    Some(warranty_estimate(
+        WarrantyBasis::CommonTerm,
+        &warranty::COMMON_ROW,
+        end,
+        today,
+    ))
+}
+
+/// The estimate for terms `row` ending on `end`.
+fn warranty_estimate(
+    basis: WarrantyBasis,
+    row: &warranty::WarrantyRow,
+    end: Date,
+    today: Date,
+) -> BatteryWarranty {
+    let note = match basis {
+        WarrantyBasis::CommonTerm => BATTERY_WARRANTY_NOTE.to_owned(),
+        WarrantyBasis::Manufacturer => {
+            let km = row.km.map_or_else(
+                || "no km limit".to_owned(),
+                |km| format!("{} km, whichever comes first", thousands_en(km)),
+            );
+            let soh = row
+                .min_soh_percent
+                .map(|p| format!(", with at least {p} % of the capacity kept"))
+                .unwrap_or_default();
+            format!(
+                "Estimate from the manufacturer's published terms for this make, model and \
+                 year: {} years or {km}{soh}. Not this car's own contract: the end date counts \
+                 from first registration, and the km limit may end the warranty sooner. Check \
+                 the car's warranty papers or ask the manufacturer. Source: {}",
+                row.years, row.source
+            )
+        }
+    };
+    BatteryWarranty {
+        years: row.years,
+        km: row.km,
+        min_soh_percent: row.min_soh_percent,
+        condition_nb: row.condition_nb.map(str::to_owned),
+        basis,
+        source: (!row.source.is_empty()).then(|| row.source.to_owned()),
+        estimated_end: iso(end),
+        expired_by_age: today > end,
+        note,
+    }
+}
+
+/// "160,000": English thousands, as in the notes.
+fn thousands_en(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -488,13 +551,32 @@ mod tests {
 
     /// The common-term estimate ending on `end`, as of [`TODAY`].
     fn warranty_until(end: &str) -> Option<BatteryWarranty> {
-        Some(BatteryWarranty {
-            years: BATTERY_WARRANTY_YEARS,
-            km: BATTERY_WARRANTY_KM,
-            estimated_end: end.to_owned(),
-            expired_by_age: TODAY > date(Some(end)).expect("an ISO date"),
-            note: BATTERY_WARRANTY_NOTE.to_owned(),
-        })
+        let end = date(Some(end)).expect("an ISO date");
+        Some(warranty_estimate(
+            WarrantyBasis::CommonTerm,
+            &warranty::COMMON_ROW,
+            end,
+            TODAY,
+        ))
+    }
+
+    /// The estimate from the warranty table's row for this car, ending on `end`.
+    fn table_warranty_until(
+        make: &str,
+        model: &str,
+        year: i32,
+        end: &str,
+    ) -> Option<BatteryWarranty> {
+        let (basis, row) =
+            warranty::terms_for(Some(make), Some(model), year, Powertrain::BatteryElectric)
+                .expect("a chargeable car");
+        assert_eq!(
+            basis,
+            WarrantyBasis::Manufacturer,
+            "{make} {model} is in the table"
+        );
+        let end = date(Some(end)).expect("an ISO date");
+        Some(warranty_estimate(basis, &row, end, TODAY))
     }
 
     #[test]
@@ -528,14 +610,21 @@ mod tests {
             seats: Some(5),
             eu_control_deadline: s("2026-09-30"),
             eu_control_last_approved: s("2024-09-20"),
-            battery_warranty: warranty_until("2028-09-14"),
+            // Kia's own terms: 7 years or 150,000 km.
+            battery_warranty: table_warranty_until("KIA", "NIRO", 2020, "2027-09-14"),
         };
         assert_eq!(summary, expected);
         let warranty = summary.battery_warranty.expect("a BEV with a date");
-        assert_eq!((warranty.years, warranty.km), (8, 160_000));
+        assert_eq!((warranty.years, warranty.km), (7, Some(150_000)));
+        assert_eq!(warranty.min_soh_percent, Some(70));
+        assert_eq!(warranty.basis, WarrantyBasis::Manufacturer);
         assert!(!warranty.expired_by_age);
         assert!(
-            warranty.note.contains("8 years or 160,000 km"),
+            warranty
+                .note
+                .contains("7 years or 150,000 km, whichever comes first")
+                && warranty.note.contains("at least 70 %")
+                && warranty.note.contains("Source: https://"),
             "{}",
             warranty.note
         );
@@ -607,7 +696,8 @@ mod tests {
             seats: Some(5),
             eu_control_deadline: s("2027-05-31"),
             eu_control_last_approved: s("2025-05-14"),
-            battery_warranty: warranty_until("2027-05-27"),
+            // A hybrid that cannot be plugged in: other battery terms, so no estimate.
+            battery_warranty: None,
         };
         assert_eq!(summary, expected);
     }
@@ -883,7 +973,10 @@ mod tests {
         assert_eq!(summary.powertrain, Powertrain::Hybrid);
         assert_eq!(summary.hybrid_category, s("IKKE_LADBAR"));
         assert!(!summary.is_plug_in_hybrid);
-        assert!(summary.battery_warranty.is_some());
+        assert_eq!(
+            summary.battery_warranty, None,
+            "not a plug-in: other battery terms"
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! Only what the registry returned is mentioned: every line comes from a field that is present,
 //! and nothing is estimated except the arithmetic the fields allow (Wh/km to kWh per 100 km).
 
-use elbatt::vehicle::{BatteryWarranty, Powertrain, VehicleSummary};
+use elbatt::vehicle::{BatteryWarranty, Powertrain, VehicleSummary, WarrantyBasis};
+
+/// Why a hybrid that cannot be plugged in gets no battery-warranty estimate.
+const HYBRID_WARRANTY_NOTE: &str = "Bilen er en hybrid som ikke lades fra strømnettet. Batteriet i slike biler har andre garantivilkår enn batteriet i elbiler og ladbare hybrider, så her gis ikke noe anslag for batterigarantien; sjekk bilens garantihefte.";
 
 const MONTHS: [&str; 12] = [
     "januar",
@@ -44,6 +47,9 @@ pub fn describe_vehicle_nb(v: &VehicleSummary) -> String {
     for line in &lines {
         out.push_str("\n- ");
         out.push_str(line);
+    }
+    if matches!(v.powertrain, Powertrain::Hybrid) && v.battery_warranty.is_none() {
+        out.push_str(&format!("\n{HYBRID_WARRANTY_NOTE}"));
     }
     if matches!(v.powertrain, Powertrain::Combustion) {
         out.push_str(
@@ -206,11 +212,35 @@ fn range_line(range: u32, standard: Option<&str>, powertrain: &Powertrain) -> St
 }
 
 fn warranty_line(warranty: &BatteryWarranty) -> String {
-    let mut line = format!(
-        "Batterigaranti: typisk batterigaranti {} år / {} km — sjekk bilens egne garantivilkår.",
-        warranty.years,
-        thousands_nb(warranty.km)
-    );
+    let term = match warranty.km {
+        Some(km) => format!(
+            "{} år eller {} km, det som inntreffer først",
+            warranty.years,
+            thousands_nb(km)
+        ),
+        None => format!("{} år uten kilometergrense", warranty.years),
+    };
+    let soh = warranty
+        .min_soh_percent
+        .map(|p| format!(", med minst {p} % gjenværende kapasitet (SoH)"))
+        .unwrap_or_default();
+    let mut line = match warranty.basis {
+        WarrantyBasis::Manufacturer => {
+            format!(
+                "Batterigaranti: produsentens vilkår for denne modellen og årgangen er {term}{soh}."
+            )
+        }
+        WarrantyBasis::CommonTerm => format!(
+            "Batterigaranti: den vanligste batterigarantien er {term}{soh}; modellen står ikke i Elbatts oversikt over produsentenes vilkår."
+        ),
+    };
+    if let Some(condition) = warranty.condition_nb.as_deref().map(str::trim)
+        && !condition.is_empty()
+    {
+        line.push(' ');
+        line.push_str(condition);
+    }
+    line.push_str(" Sjekk bilens egne garantivilkår.");
     let end = warranty.estimated_end.trim();
     if !end.is_empty() {
         let end = date_nb(end);
@@ -220,7 +250,12 @@ fn warranty_line(warranty: &BatteryWarranty) -> String {
             ));
         } else {
             line.push_str(&format!(
-                " Regnet fra første registrering varer en slik garanti til rundt {end}, hvis ikke kilometergrensen nås først (kilometerstand står ikke i registeret)."
+                " Regnet fra første registrering varer en slik garanti til rundt {end}{}.",
+                if warranty.km.is_some() {
+                    ", hvis ikke kilometergrensen nås først (kilometerstand står ikke i registeret)"
+                } else {
+                    ""
+                }
             ));
         }
     } else if warranty.expired_by_age {
@@ -401,7 +436,11 @@ pub(super) mod tests {
             eu_control_last_approved: Some("2021-05-04".to_owned()),
             battery_warranty: Some(BatteryWarranty {
                 years: 8,
-                km: 160_000,
+                km: Some(160_000),
+                min_soh_percent: None,
+                condition_nb: None,
+                basis: WarrantyBasis::CommonTerm,
+                source: None,
                 estimated_end: "2025-06-06".to_owned(),
                 expired_by_age: true,
                 note: "Estimate only: 8 years or 160,000 km.".to_owned(),
@@ -429,7 +468,7 @@ pub(super) mod tests {
             "Frist for neste EU-kontroll: 31. mai 2023",
             "Sist godkjent EU-kontroll: 4. mai 2021",
             "WVWZZZAUZH8950429",
-            "typisk batterigaranti 8 år / 160 000 km — sjekk bilens egne garantivilkår",
+            "den vanligste batterigarantien er 8 år eller 160 000 km, det som inntreffer først",
             "rundt 6. juni 2025, så den er trolig utløpt",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
@@ -568,7 +607,11 @@ pub(super) mod tests {
         let summary = VehicleSummary {
             battery_warranty: Some(BatteryWarranty {
                 years: 8,
-                km: 160_000,
+                km: Some(160_000),
+                min_soh_percent: None,
+                condition_nb: None,
+                basis: WarrantyBasis::CommonTerm,
+                source: None,
                 estimated_end: "2031-01-15".to_owned(),
                 expired_by_age: false,
                 note: String::new(),
@@ -578,7 +621,72 @@ pub(super) mod tests {
         let text = describe_vehicle_nb(&summary);
         assert!(text.contains("til rundt 15. januar 2031"), "{text}");
         assert!(text.contains("kilometergrensen"), "{text}");
+        assert!(text.contains("det som inntreffer først"), "{text}");
         assert!(!text.contains("utløpt"), "{text}");
+    }
+
+    #[test]
+    fn a_manufacturers_terms_are_named_with_soh_condition_and_whichever_first() {
+        let summary = VehicleSummary {
+            battery_warranty: Some(BatteryWarranty {
+                years: 10,
+                km: Some(1_000_000),
+                min_soh_percent: Some(70),
+                condition_nb: Some("En årlig batterisjekk forlenger garantien.".to_owned()),
+                basis: WarrantyBasis::Manufacturer,
+                source: Some("https://example.org/terms".to_owned()),
+                estimated_end: "2033-05-01".to_owned(),
+                expired_by_age: false,
+                note: String::new(),
+            }),
+            ..empty_summary()
+        };
+        let text = describe_vehicle_nb(&summary);
+        assert!(
+            text.contains("produsentens vilkår for denne modellen og årgangen er 10 år eller 1 000 000 km, det som inntreffer først, med minst 70 % gjenværende kapasitet (SoH)."),
+            "{text}"
+        );
+        assert!(text.contains("årlig batterisjekk"), "{text}");
+        assert!(
+            !text.contains("example.org"),
+            "the source URL is for the docs, not the answer"
+        );
+    }
+
+    #[test]
+    fn a_warranty_without_km_limit_says_so_and_drops_the_km_caveat() {
+        let summary = VehicleSummary {
+            battery_warranty: Some(BatteryWarranty {
+                years: 8,
+                km: None,
+                min_soh_percent: None,
+                condition_nb: None,
+                basis: WarrantyBasis::Manufacturer,
+                source: None,
+                estimated_end: "2024-03-01".to_owned(),
+                expired_by_age: false,
+                note: String::new(),
+            }),
+            ..empty_summary()
+        };
+        let text = describe_vehicle_nb(&summary);
+        assert!(text.contains("8 år uten kilometergrense"), "{text}");
+        assert!(!text.contains("kilometergrensen nås"), "{text}");
+    }
+
+    #[test]
+    fn a_hybrid_that_cannot_be_plugged_in_is_told_why_it_has_no_warranty_estimate() {
+        let summary = VehicleSummary {
+            powertrain: Powertrain::Hybrid,
+            ..empty_summary()
+        };
+        let text = describe_vehicle_nb(&summary);
+        assert!(text.contains(HYBRID_WARRANTY_NOTE), "{text}");
+        let plug_in = VehicleSummary {
+            powertrain: Powertrain::PlugInHybrid,
+            ..empty_summary()
+        };
+        assert!(!describe_vehicle_nb(&plug_in).contains(HYBRID_WARRANTY_NOTE));
     }
 
     #[test]
