@@ -223,10 +223,10 @@ for fn in "${functions[@]}"; do
       request GET /
       check "plate-lookup: GET / without a plate -> 400 plate_missing" eval 'is "$status" 400 && body_has plate_missing'
       stop_standins
-      fixture="$root/../shared/fixtures/vegvesen/bev-vw-egolf-ek39085.json"
+      fixture="$root/shared/tests/fixtures/vegvesen/bev-kia-niro-ec47213.json"
       if [[ -f "$fixture" ]]; then
         : >"$tmp/fake.out"; : >"$tmp/fake.err"
-        python3 "$root/scripts/tests/fake_vegvesen.py" "$fixture" EK39085 test-key >"$tmp/fake.out" 2>"$tmp/fake.err" &
+        python3 "$root/scripts/tests/fake_vegvesen.py" "$fixture" EC47213 test-key >"$tmp/fake.out" 2>"$tmp/fake.err" &
         pids+=("$!")
         upstream=""
         for _ in $(seq 1 50); do

@@ -398,3 +398,94 @@ fn respond(
         }
     })
 }
+
+/// A server binary started by a test on a port it picks itself (`PORT=0`, `HOST=127.0.0.1`):
+/// its address comes from its "listening" log line, so no test can lose a port to another
+/// between choosing it and the child binding it. Its stderr is collected in the background (a
+/// full pipe would stall the child); dropping it kills the child.
+#[derive(Debug)]
+pub struct ChildServer {
+    pub child: tokio::process::Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    drained: tokio::task::JoinHandle<()>,
+}
+
+impl ChildServer {
+    /// Starts `cmd` and waits (at most 20 s) until it says where it listens.
+    pub async fn start(mut cmd: tokio::process::Command) -> ChildServer {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = cmd
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let addr = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.lock().unwrap().push_str(&format!("{line}\n"));
+                if let Some(addr) = listening_addr(&line) {
+                    return Some(addr);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no `listening` line: {}", log.lock().unwrap()));
+        let sink = Arc::clone(&log);
+        let drained = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        ChildServer {
+            child,
+            addr,
+            log,
+            drained,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits (at most 20 s) for the exit; returns the status and everything
+    /// the child wrote to stderr.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().expect("still running").to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .expect("wait");
+        // The pipe closes with the child: what is left arrives promptly.
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.drained).await;
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
+    }
+}
+
+/// The address in a `listening` log line, text (`addr=127.0.0.1:8080`) or JSON
+/// (`"addr":"127.0.0.1:8080"`).
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let rest = line
+        .split_once("addr=")
+        .or_else(|| line.split_once("\"addr\":\""))?
+        .1;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}

@@ -6,90 +6,44 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use elbatt::testing::{FakeLambdaRuntime, Posted, apigw_v2_event};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use elbatt::testing::{ChildServer, FakeLambdaRuntime, Posted, apigw_v2_event};
 
-/// A port that was free a moment ago (the binary must bind it itself, as on Scaleway).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the binary on a free port with only `PORT` and `vars` in its environment, and waits
-/// until `GET /health` (with `headers`) answers; returns the child, its port and that response.
-async fn start_on_port(
+/// Starts the binary on a port it picks itself with only `PORT`, `HOST` and `vars` in its
+/// environment, and sends it `GET /health` (with `headers`); returns the server and that response.
+async fn start_server(
     vars: &[(&str, &str)],
     headers: &[(&str, &str)],
-) -> (tokio::process::Child, u16, reqwest::Response) {
-    let port = free_port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"))
-        .env_clear()
-        .env("PORT", port.to_string())
-        .envs(vars.iter().copied())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+) -> (ChildServer, reqwest::Response) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_health"));
+    cmd.env_clear().envs(vars.iter().copied());
+    let server = ChildServer::start(cmd).await;
     let client = elbatt::outbound::http_client(Duration::from_secs(2));
-    for _ in 0..100 {
-        let mut req = client.get(format!("http://127.0.0.1:{port}/health"));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Ok(resp) = req.send().await {
-            return (child, port, resp);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut req = client.get(server.url("/health"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
-    panic!("the health binary never answered on port {port}");
+    let resp = req.send().await.unwrap();
+    (server, resp)
 }
 
 #[tokio::test]
 async fn the_health_binary_answers_on_port_with_no_other_environment() {
-    let (mut child, port, resp) = start_on_port(&[], &[]).await;
+    let (server, resp) = start_server(&[], &[]).await;
     assert_eq!(resp.status(), 200);
-    let body = Some(resp.text().await.unwrap());
+    let body = resp.text().await.unwrap();
     let client = elbatt::outbound::http_client(Duration::from_secs(2));
-    assert_eq!(body.as_deref(), Some(r#"{"status":"healthy"}"#));
+    assert_eq!(body, r#"{"status":"healthy"}"#);
     // Its own endpoint also answers at `/` (Scaleway Functions) and `/api/health` (Kubernetes).
-    let root = client
-        .get(format!("http://127.0.0.1:{port}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(root, r#"{"status":"healthy"}"#);
-    let k8s = client
-        .get(format!("http://127.0.0.1:{port}/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(k8s, r#"{"ok":true}"#);
+    let text = |path: &'static str| {
+        let req = client.get(server.url(path));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    assert_eq!(text("/").await, r#"{"status":"healthy"}"#);
+    assert_eq!(text("/api/health").await, r#"{"ok":true}"#);
 
     // SIGTERM: graceful exit with status 0.
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let (status, log) = server.terminate().await;
     assert!(status.success(), "{status:?}");
-    let mut log = String::new();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.push_str(&line);
-        log.push('\n');
-    }
     assert!(log.contains("shutting down"), "{log}");
 }
 
@@ -157,22 +111,15 @@ async fn lambda_mode_without_the_function_name_fails_naming_the_variable() {
 
 #[tokio::test]
 async fn log_format_json_writes_flat_json_lines_with_level_message_and_request_id() {
-    let (mut child, _, resp) =
-        start_on_port(&[("LOG_FORMAT", "json")], &[("x-request-id", "log-test-1")]).await;
+    let (server, resp) =
+        start_server(&[("LOG_FORMAT", "json")], &[("x-request-id", "log-test-1")]).await;
     assert_eq!(resp.status(), 200);
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (status, log) = server.terminate().await;
+    assert!(status.success(), "{status:?}");
     let mut access = None;
-    while let Ok(Some(line)) = lines.next_line().await {
+    for line in log.lines() {
         let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
         assert!(
             v["level"].as_str().is_some_and(|l| l == l.to_lowercase()),
             "{line}"

@@ -10,7 +10,9 @@ use elbatt::config::{CorsConfig, Env};
 use elbatt::context::Context;
 use elbatt::http::Function;
 use elbatt::runtime::Router;
-use elbatt::testing::{FakeVegvesen, Reply, RunningServer, spawn_router, vegvesen_fixture};
+use elbatt::testing::{
+    ChildServer, FakeVegvesen, Reply, RunningServer, spawn_router, vegvesen_fixture,
+};
 use plate_lookup::PlateLookup;
 use serde_json::Value;
 
@@ -404,28 +406,14 @@ async fn job_mode_prints_json_and_uses_distinct_exit_codes() {
 
 #[tokio::test]
 async fn the_binary_serves_on_port_when_no_plate_is_given() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_plate-lookup"))
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("PLATE", "SU18018") // ignored: with PORT set this is a server, not a job
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_plate-lookup"));
+    // PLATE is ignored: with PORT set this is a server, not a job.
+    cmd.env_clear().env("PLATE", "SU18018");
+    let server = ChildServer::start(cmd).await;
+    let resp = client()
+        .get(server.url("/plate-lookup/SU18018"))
+        .send()
+        .await
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/plate-lookup/SU18018");
-    let mut status = None;
-    for _ in 0..100 {
-        if let Ok(resp) = client().get(&url).send().await {
-            status = Some(resp.status().as_u16());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, Some(503), "no key: not configured");
-    child.kill().await.ok();
+    assert_eq!(resp.status(), 503, "no key: not configured");
 }

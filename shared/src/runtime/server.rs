@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 use super::router::Router;
@@ -57,7 +57,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     options: ServeOptions,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
+    // Connections watch this to start their graceful shutdown (hyper-util's `GracefulShutdown`
+    // needs a `'static` connection, and ours borrows its stream; see below).
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -92,11 +94,29 @@ pub async fn serve(
             let router = Arc::clone(&router);
             async move { Ok::<_, std::convert::Infallible>(router.handle(req, peer).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let mut stop_rx = stop_rx.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut stream = stream;
+            // hyper serves a borrowed stream, so that it is still ours when hyper gives up.
+            let conn = builder.serve_connection(TokioIo::new(&mut stream), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = async { drop(stop_rx.wait_for(|stop| *stop).await) } => {
+                    // Finish the request in flight (if any), then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
+                if e.is_timeout() {
+                    // hyper hangs up on a head that never finishes without a word; a client
+                    // (or a proxy) deserves to know why.
+                    let _ = stream.write_all(&request_timeout()).await;
+                    let _ = stream.shutdown().await;
+                }
             }
             drop(slot);
         });
@@ -107,13 +127,34 @@ pub async fn serve(
         grace_secs = grace.as_secs_f64(),
         "shutting down: waiting for in-flight requests"
     );
-    if tokio::time::timeout(grace, graceful.shutdown())
+    let _ = stopping.send(true);
+    // Every connection holds a slot until it ends: all slots back means all connections done.
+    let all = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, slots.acquire_many(all))
         .await
         .is_err()
     {
         tracing::warn!("grace period over; dropping the remaining connections");
     }
     Ok(())
+}
+
+/// `408` with the one JSON error body, for a client whose request head did not arrive in time.
+fn request_timeout() -> Vec<u8> {
+    let body = crate::http::error_json(
+        &crate::http::ApiError::new(
+            http::StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request did not arrive in time",
+        ),
+        None,
+    );
+    format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes and Scaleway send before stopping).
