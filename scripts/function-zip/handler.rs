@@ -24,7 +24,7 @@ use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use elbatt::config::{ConfigError, CorsConfig, Env};
 use elbatt::context::Context;
-use elbatt::http::{ApiError, Response, error_response};
+use elbatt::http::{ApiError, BodyLimit, Handler, Response, error_response};
 use elbatt::runtime::{BODY_LIMIT, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -34,18 +34,22 @@ const STREAMING_HEADER: &str = "x-elbatt-streaming";
 
 /// The function behind its router, built from the environment on the first request. A
 /// configuration error is kept (not retried): the environment of an instance never changes.
-static ROUTER: LazyLock<Result<Router, ConfigError>> = LazyLock::new(|| {
+/// The function's own body limit is kept beside it: a request is rewritten (so read here) only
+/// for a function that streams, and is checked against that limit before it is parsed.
+static ROUTER: LazyLock<Result<(Router, BodyLimit), ConfigError>> = LazyLock::new(|| {
     let ctx = Context::new(Env::from_process());
     elbatt::telemetry::init(ctx.env());
     let function = function::build(&ctx)?;
+    let mut limit = function.body_limit();
+    limit.bytes = limit.bytes.min(BODY_LIMIT);
     let cors = CorsConfig::from_env(ctx.env(), false)?;
-    Ok(Router::single(function, cors))
+    Ok((Router::single(function, cors), limit))
 });
 
 /// What Scaleway calls for every request.
 pub async fn handle(req: axum::extract::Request<AxumBody>) -> axum::response::Response<AxumBody> {
-    let router = match &*ROUTER {
-        Ok(router) => router,
+    let (router, limit) = match &*ROUTER {
+        Ok((router, limit)) => (router, *limit),
         Err(e) => {
             // The binary would exit 78 here; a function can only answer, and log the variable.
             tracing::error!(variable = e.var, "{e}");
@@ -58,7 +62,7 @@ pub async fn handle(req: axum::extract::Request<AxumBody>) -> axum::response::Re
         }
     };
     let resp = if function::STREAMS {
-        whole_answer(router, req, INGRESS_PEER).await
+        whole_answer(router, limit, req, INGRESS_PEER).await
     } else {
         router.handle(req, INGRESS_PEER).await
     };
@@ -68,22 +72,24 @@ pub async fn handle(req: axum::extract::Request<AxumBody>) -> axum::response::Re
 /// Serves a request to a function that can stream, asking it for a whole answer.
 async fn whole_answer(
     router: &Router,
+    limit: BodyLimit,
     req: axum::extract::Request<AxumBody>,
     peer: SocketAddr,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    // The body is read here (to rewrite it), so the limit the router enforces is applied here.
+    // The body is read here (to rewrite it), so the function's limit, which the router enforces
+    // while reading, is applied here, before any JSON is parsed.
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
-        return too_large();
+    if declared.is_some_and(|len| len > limit.bytes as u64) {
+        return too_large(limit);
     }
-    let bytes = match Limited::new(body, BODY_LIMIT).collect().await {
+    let bytes = match Limited::new(body, limit.bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(limit),
         Err(e) => {
             tracing::debug!(error = %e, "request body could not be read");
             let err = ApiError::bad_request("request body could not be read");
@@ -110,8 +116,8 @@ async fn whole_answer(
     resp
 }
 
-fn too_large() -> Response {
-    let mut resp = error_response(&ApiError::payload_too_large(BODY_LIMIT), None);
+fn too_large(limit: BodyLimit) -> Response {
+    let mut resp = error_response(&limit.refusal(), None);
     // The rest of the body was not read, so the connection cannot be reused.
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -8,7 +8,7 @@ What a `docker build` would catch late (or never) is checked here from the files
   release (the binary links against the builder's glibc);
 - every base image is pinned by digest, or its tag-only fallback is documented in the Dockerfile;
 - every binary the Dockerfile can build is a workspace package with a binary of that name, and
-  every function in functions/ can be built with FUNCTION=;
+  every function in functions/ (and functions/list.txt) can be built with FUNCTION=;
 - the release build is `--locked`; the runtime image runs as uid 10001, exposes 8000, logs JSON,
   installs nothing but CA certificates;
 - the build context after .dockerignore still holds every manifest, Cargo.lock, every crate's
@@ -199,11 +199,13 @@ def main(root):
 
     run = " ".join(rest for word, rest in builder["instrs"] if word == "RUN")
     check("the release build is --locked", "cargo build --release --locked" in run)
-    case = re.search(r'case "\$\{FUNCTION\}" in (.*?) esac', run)
-    buildable = {"local-dev"} if '"") bin=local-dev' in run else set()
-    if case:
-        for alt in re.findall(r"([\w|\s-]+)\)\s*bin=\"\$\{FUNCTION\}\"", case.group(1)):
-            buildable |= {a.strip() for a in alt.split("|") if a.strip()}
+    # The Dockerfile builds local-dev when FUNCTION is empty, else any name in functions/list.txt
+    # (which it checks); so every listed name must be buildable.
+    buildable = {"local-dev"} if 'bin="${FUNCTION:-local-dev}"' in run else set()
+    if "functions/list.txt" in run:
+        for line in (root / "functions" / "list.txt").read_text().splitlines():
+            if line.split() and not line.startswith("#"):
+                buildable.add(line.split()[0])
     meta = json.loads(subprocess.run(
         ["cargo", "metadata", "--format-version", "1", "--no-deps", "--manifest-path",
          str(root / "Cargo.toml")], capture_output=True, text=True, check=True).stdout)

@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use elbatt::config::{ConfigError, VarSpec};
 use elbatt::context::Context;
-use elbatt::http::{Body, BoxFuture, Function, Request, RequestBody, Response, json, request_id};
+use elbatt::http::{
+    Body, BodyLimit, BoxFuture, Function, Request, RequestBody, Response, json, request_id,
+};
 use elbatt::vehicle::service::VehicleService;
 use http::{HeaderValue, Method, StatusCode, header};
 use tokio::sync::mpsc;
@@ -123,6 +125,14 @@ impl Function for Chat {
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ChatError>> {
         Box::pin(self.answer(req))
+    }
+
+    /// `CHAT_MAX_BODY_BYTES`, enforced while the body is read.
+    fn body_limit(&self) -> BodyLimit {
+        BodyLimit {
+            bytes: self.cfg.limits.max_body_bytes,
+            setting: Some(config::CHAT_MAX_BODY_BYTES.name),
+        }
     }
 
     fn status(&self) -> String {

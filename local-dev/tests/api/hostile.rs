@@ -637,3 +637,27 @@ async fn the_whole_battery_three_times_over_keeps_the_runners_memory_bounded() {
     assert!(!log.contains("panicked"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_without_an_answer() {
+    let server = runner_with(ServeOptions {
+        header_read_timeout: Duration::from_millis(300),
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 4096];
+    let n = s.read(&mut first).await.unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"));
+    // Idle after a complete exchange: the server may hang up, but owes the client nothing (a
+    // `408` here would make browsers retry a request that was already answered).
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("closed after the header timeout")
+        .ok();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+}

@@ -39,6 +39,9 @@ pub type Response = http::Response<Body>;
 /// The future a [`Function`] returns (boxed so functions of different types can share a table).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Scaleway Functions refuse request payloads above 6 MiB; every target enforces the same.
+pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
+
 /// The header carrying the request id (Scaleway's ingress sets it; adapters fill it when absent).
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -79,6 +82,48 @@ pub trait Function: Send + Sync + Sized + 'static {
     fn status(&self) -> String {
         "ready".to_owned()
     }
+    /// The largest request body it takes; the router refuses more (`413`) while reading, and
+    /// reads none at all for a function that takes none (`0`: the default for functions that
+    /// serve only methods without a body).
+    fn body_limit(&self) -> BodyLimit {
+        let bytes = if Self::METHODS.iter().any(takes_body) {
+            BODY_LIMIT
+        } else {
+            0
+        };
+        BodyLimit {
+            bytes,
+            setting: None,
+        }
+    }
+}
+
+/// A function's request-body limit, and the variable that sets it (named in the `413`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub setting: Option<&'static str>,
+}
+
+impl BodyLimit {
+    /// The `413` for a body over this limit.
+    pub fn refusal(&self) -> ApiError {
+        let mut err = ApiError::payload_too_large(self.bytes);
+        if let Some(name) = self.setting {
+            err.message = format!("{} (set by {name})", err.message);
+        }
+        err
+    }
+}
+
+fn takes_body(method: &Method) -> bool {
+    [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method)
+}
+
+/// Whether a function serving `methods` answers `method` itself (`OPTIONS` and a `405` are
+/// answered by [`dispatch`]).
+pub fn serves(methods: &[Method], method: &Method) -> bool {
+    methods.contains(method) || (*method == Method::HEAD && methods.contains(&Method::GET))
 }
 
 /// An error of any function, as [`dispatch`] receives it.
@@ -92,6 +137,7 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>>;
     fn loggable_path(&self, path: &str) -> String;
     fn status(&self) -> String;
+    fn body_limit(&self) -> BodyLimit;
 }
 
 impl<F: Function> Handler for F {
@@ -113,6 +159,9 @@ impl<F: Function> Handler for F {
     }
     fn status(&self) -> String {
         Function::status(self)
+    }
+    fn body_limit(&self) -> BodyLimit {
+        Function::body_limit(self)
     }
 }
 

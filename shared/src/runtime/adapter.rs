@@ -11,7 +11,6 @@
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use http::{HeaderValue, header, request::Parts};
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
@@ -34,7 +33,7 @@ pub struct Mounted<'a> {
 /// Builds the handler's request. `body` has already been read within the size limit.
 pub fn to_lambda_request(
     mut parts: Parts,
-    body: Bytes,
+    body: Vec<u8>,
     peer: SocketAddr,
     mounted: Mounted<'_>,
 ) -> lambda_http::Request {
@@ -105,7 +104,7 @@ pub fn to_lambda_request(
     } else {
         // API Gateway hands text bodies over as text and binary ones base64-encoded, which
         // lambda_http decodes to `Binary`; UTF-8 decides it here the same way.
-        match String::from_utf8(body.to_vec()) {
+        match String::from_utf8(body) {
             Ok(text) => LambdaBody::Text(text),
             Err(e) => LambdaBody::Binary(e.into_bytes()),
         }
@@ -131,10 +130,21 @@ fn route_key(prefix: &str) -> String {
 /// What Scaleway's ingress adds in front of every function and container.
 pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
     let peer_ip = peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        // Behind another proxy (nginx in Kubernetes) the client is already first; append the hop.
-        Some(existing) if !existing.trim().is_empty() => format!("{existing}, {peer_ip}"),
-        _ => peer_ip,
+    // A client may send the header several times; proxies treat the lines as one list
+    // (RFC 9110 §5.3), so the limiter must too, or the first line alone would pick its key.
+    let existing = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Behind another proxy (nginx in Kubernetes) the client is already first; append the hop.
+    let xff = if existing.is_empty() {
+        peer_ip
+    } else {
+        format!("{existing}, {peer_ip}")
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
@@ -197,7 +207,7 @@ mod tests {
         let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
         let req = to_lambda_request(
             parts("/plate-lookup/SU18018?plate=EK%2039085&x=1&x=2"),
-            Bytes::new(),
+            Vec::new(),
             peer,
             Mounted {
                 prefix: "/plate-lookup",
@@ -266,9 +276,9 @@ mod tests {
             prefix: "/",
             rest: "/",
         };
-        let t = to_lambda_request(parts("/"), Bytes::from_static(b"hei"), peer, m);
+        let t = to_lambda_request(parts("/"), b"hei".to_vec(), peer, m);
         assert!(matches!(t.body(), LambdaBody::Text(s) if s == "hei"));
-        let b = to_lambda_request(parts("/"), Bytes::from_static(&[0xff, 0xfe]), peer, m);
+        let b = to_lambda_request(parts("/"), vec![0xff, 0xfe], peer, m);
         assert!(matches!(b.body(), LambdaBody::Binary(v) if v == &[0xff, 0xfe]));
     }
 }

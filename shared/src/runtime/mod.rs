@@ -9,6 +9,7 @@
 //! for job mode (`PLATE`, arguments or stdin) in its `main` before calling [`run_function`].
 
 pub mod adapter;
+mod conn;
 pub mod lambda;
 pub mod router;
 pub mod server;

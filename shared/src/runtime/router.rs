@@ -7,17 +7,21 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 
 use super::adapter::{Mounted, add_ingress_headers, to_lambda_request};
 use crate::config::CorsConfig;
-use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch, error_response};
+use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch, error_response, serves};
 
-/// Scaleway Functions refuse request payloads above 6 MiB; every target enforces the same.
-pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
+pub use crate::http::BODY_LIMIT;
+
+/// A client gets this long to send its whole body once its head is in (a client that declares
+/// 5,000 bytes and sends 16 would otherwise hold its connection and buffer for ever).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A function mounted under a path prefix.
 #[derive(Clone)]
@@ -44,6 +48,7 @@ pub struct Router {
     mounts: Vec<Mount>,
     cors: CorsConfig,
     body_limit: usize,
+    body_timeout: Duration,
 }
 
 impl std::fmt::Debug for Router {
@@ -60,6 +65,7 @@ impl Router {
             mounts: Vec::new(),
             cors,
             body_limit: BODY_LIMIT,
+            body_timeout: BODY_TIMEOUT,
         }
     }
 
@@ -103,9 +109,17 @@ impl Router {
             .mount(&name, function)
     }
 
+    /// The platform's payload limit (6 MiB): any declared body above it is refused before
+    /// routing, as Scaleway's front end does. Each function's own limit applies below it.
     #[must_use]
     pub fn with_body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;
+        self
+    }
+
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -171,6 +185,17 @@ impl Router {
                 .insert(header::UPGRADE, http::HeaderValue::from_static("HTTP/1.1"));
             return resp;
         }
+        // The platform's payload limit comes first, as on Scaleway, where its front end refuses
+        // a larger body before any function exists.
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.body_limit as u64) {
+            let err = ApiError::payload_too_large(self.body_limit);
+            return close_after(error_response(&err, None));
+        }
         let path = parts.uri.path().to_owned();
         let Some((mount, rest)) = self.find(&path) else {
             add_ingress_headers(&mut parts.headers, peer);
@@ -189,27 +214,36 @@ impl Router {
             prefix: if mount.strip { &mount.prefix } else { "/" },
             rest,
         };
+        let function = mount.function.as_ref();
+        let has_body = declared.is_some_and(|len| len > 0)
+            || parts.headers.contains_key(header::TRANSFER_ENCODING);
 
-        // Refuse an oversized body before reading it when the length is declared…
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let too_large = ApiError::payload_too_large(self.body_limit);
-        if declared.is_some_and(|len| len > self.body_limit as u64) {
-            return close_after(error_response(&too_large, None));
+        // What the function will not read is never read: a method it does not serve gets its
+        // 405 (or preflight) from `dispatch`, a function without a body gets none.
+        let mut limit = function.body_limit();
+        limit.bytes = limit.bytes.min(self.body_limit);
+        if !serves(function.methods(), &parts.method) {
+            limit.bytes = 0;
         }
-        // …and while reading it when it is chunked.
-        let bytes = match Limited::new(body, self.body_limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                return close_after(error_response(&too_large, None));
-            }
-            Err(e) => {
+        if limit.bytes == 0 {
+            let req = to_lambda_request(parts, Vec::new(), peer, mounted);
+            let resp = dispatch(function, &self.cors, req).await;
+            // Unread bytes would be taken for the next request on this connection.
+            return if has_body { close_after(resp) } else { resp };
+        }
+
+        // Refuse an oversized body before reading it when the length is declared, and while
+        // reading it when it is chunked; give up on one that does not arrive in time.
+        let too_large = || close_after(error_response(&limit.refusal(), None));
+        if declared.is_some_and(|len| len > limit.bytes as u64) {
+            return too_large();
+        }
+        let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(limit.bytes));
+        let read = read_body(body, limit.bytes, capacity);
+        let bytes = match tokio::time::timeout(self.body_timeout, read).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(BodyError::TooLarge)) => return too_large(),
+            Ok(Err(BodyError::Broken(e))) => {
                 tracing::debug!(error = %e, "request body could not be read");
                 let err = ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -218,10 +252,44 @@ impl Router {
                 );
                 return close_after(error_response(&err, None));
             }
+            Err(_) => {
+                let err = ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body did not arrive in time",
+                );
+                return close_after(error_response(&err, None));
+            }
         };
         let req = to_lambda_request(parts, bytes, peer, mounted);
-        dispatch(mount.function.as_ref(), &self.cors, req).await
+        dispatch(function, &self.cors, req).await
     }
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The body, frame by frame, into one buffer sized from `Content-Length`: one copy out of
+/// hyper's buffers, none after (the handler's request takes the buffer as it is).
+async fn read_body<B>(body: B, limit: usize, capacity: usize) -> Result<Vec<u8>, BodyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::with_capacity(capacity.min(limit));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Broken(e.into()))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
 }
 
 /// The rest of the body was not read, so the connection cannot be reused.

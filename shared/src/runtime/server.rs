@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
+use super::conn::Tracked;
 use super::router::Router;
 
 /// Connection-level limits of the server.
@@ -33,6 +34,10 @@ pub struct ServeOptions {
     /// hyper accepts heads up to its ~400 KiB read buffer, far beyond what any front end in
     /// front of a function forwards (API Gateway stops at 10 KiB).
     pub max_header_bytes: usize,
+    /// A client that stops reading our response (writes stay pending) is cut off after this
+    /// long. Streams are not exempt: their keep-alive comments are writes too, and a stalled
+    /// reader of a stream holds memory like any other.
+    pub write_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -42,6 +47,7 @@ impl Default for ServeOptions {
             header_read_timeout: Duration::from_secs(15),
             max_connections: 4096,
             max_header_bytes: 64 * 1024,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -96,10 +102,12 @@ pub async fn serve(
         });
         let mut stop_rx = stop_rx.clone();
         let builder = builder.clone();
+        let write_timeout = options.write_timeout;
         tokio::spawn(async move {
             let mut stream = stream;
             // hyper serves a borrowed stream, so that it is still ours when hyper gives up.
-            let conn = builder.serve_connection(TokioIo::new(&mut stream), service);
+            let mut tracked = Tracked::new(&mut stream, write_timeout);
+            let conn = builder.serve_connection(TokioIo::new(&mut tracked), service);
             tokio::pin!(conn);
             let result = tokio::select! {
                 result = conn.as_mut() => result,
@@ -111,7 +119,7 @@ pub async fn serve(
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
-                if e.is_timeout() {
+                if e.is_timeout() && tracked.unanswered {
                     // hyper hangs up on a head that never finishes without a word; a client
                     // (or a proxy) deserves to know why.
                     let _ = stream.write_all(&request_timeout()).await;
