@@ -5,16 +5,29 @@
 //! Shared services are built on first request by a constructor and then handed to every other
 //! function built from the same context, so `health` alone never builds any of them.
 
-use std::sync::{Arc, OnceLock};
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::config::{ConfigError, Env};
 use crate::vehicle::service::VehicleService;
 
 /// The one argument of every function's constructor ([`crate::http::Function::from_context`]).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Context {
     env: Env,
     vehicles: OnceLock<Result<Option<Arc<VehicleService>>, ConfigError>>,
+    /// Services of crates this one does not know (the store), one per type, so that a binary
+    /// that never asks for one (health) never links or builds it.
+    shared: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
@@ -22,6 +35,7 @@ impl Context {
         Context {
             env,
             vehicles: OnceLock::new(),
+            shared: Mutex::default(),
         }
     }
 
@@ -38,6 +52,25 @@ impl Context {
             .get_or_init(|| VehicleService::from_env(&self.env))
             .clone()
     }
+
+    /// The one `T` of this context: built by `init` the first time any function asks, then
+    /// cloned to every other (make `T` an `Arc` or a `Result` of one).
+    pub fn shared<T, F>(&self, init: F) -> T
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce(&Env) -> T,
+    {
+        let mut map = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = map.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref::<T>()) {
+            return found.clone();
+        }
+        let value = init(&self.env);
+        map.insert(TypeId::of::<T>(), Box::new(value.clone()));
+        value
+    }
 }
 
 #[cfg(test)]
@@ -51,6 +84,21 @@ mod tests {
         let b = ctx.vehicles().unwrap().unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert!(Context::default().vehicles().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_shared_service_is_built_once_per_context() {
+        let ctx = Context::default();
+        let builds = std::sync::atomic::AtomicUsize::new(0);
+        let make = |_: &Env| {
+            builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Arc::new(7_u32)
+        };
+        let a = ctx.shared(make);
+        let b = ctx.shared(make);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(builds.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_ne!(Arc::as_ptr(&Context::default().shared(make)), Arc::as_ptr(&a));
     }
 
     #[test]
