@@ -3,7 +3,8 @@
 //! through the model and `summarize` for every record, not only the first.
 //!
 //! Properties: nothing panics, for any date `summarize` is given; every summary serialises to
-//! JSON (the handler would answer 500 otherwise); the derived flags agree with the powertrain.
+//! JSON (the handler would answer 500 otherwise); the derived flags agree with the powertrain
+//! and the fields they derive from; several motors never give one (summed) power figure.
 
 #![no_main]
 
@@ -35,6 +36,15 @@ fn check(summary: &VehicleSummary) {
     }
     assert!(summary.power_source.is_some() == summary.power_kw.is_some());
     assert!(summary.range_standard.is_some() == summary.range_km.is_some());
+    assert!(summary.range_test_method.is_none() || summary.range_km.is_some());
+    // Power is never summed: with several motors there is no single figure.
+    if summary.motors.len() > 1 {
+        assert!(summary.power_kw.is_none());
+    }
+    assert!(summary.eu_control_overdue.is_some() == summary.eu_control_deadline.is_some());
+    if let Some(towing) = &summary.towing {
+        assert!(towing.braked_kg.is_some() || towing.unbraked_kg.is_some());
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -229,8 +229,10 @@ impl Assistant {
         vec![ToolSpec::function(
             TOOL_NAME,
             "Slår opp et norsk registreringsnummer i Statens vegvesens kjøretøyregister og gir tekniske \
-             data om bilen (merke, modell, registrering, drivlinje, rekkevidde, EU-kontroll). \
-             Looks up a Norwegian registration plate.",
+             data om bilen (merke, modell, registrering, drivlinje, effekt per motor, rekkevidde med \
+             målemetode, EU-kontroll og om fristen er passert, registrert bruk som drosje eller \
+             utleie, bruktimport, tillatt tilhengervekt). Effekten til flere motorer skal ikke \
+             legges sammen. Looks up a Norwegian registration plate.",
             json!({
                 "type": "object",
                 "properties": {

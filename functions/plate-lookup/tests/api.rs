@@ -81,6 +81,14 @@ async fn a_found_plate_returns_the_mapped_summary_by_path_and_by_query() {
         assert_eq!(v["energy_use_wh_per_km"], 159);
         assert_eq!(v["power_kw"], 150.0);
         assert_eq!(v["first_registration_norway"], "2020-09-14");
+        assert_eq!(v["motors"][0]["max_net_power_kw"], 150.0);
+        assert_eq!(v["motors"][0]["max_hourly_power_kw"], 35.0);
+        assert_eq!(v["range_test_method"], "WLTP");
+        assert_eq!(v["usage"]["kind"], "own_transport");
+        assert_eq!(v["used_import"], Value::Null);
+        assert_eq!(v["towing"]["braked_kg"], 750);
+        // Due 2026-09-30, so overdue on any later lookup.
+        assert_eq!(v["eu_control_overdue"], true);
         // Kia's own terms from the warranty table: 7 years or 150,000 km, 70 %.
         assert_eq!(v["battery_warranty"]["years"], 7);
         assert_eq!(v["battery_warranty"]["basis"], "manufacturer");

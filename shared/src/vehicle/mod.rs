@@ -9,5 +9,8 @@ pub mod summary;
 pub mod warranty;
 
 pub use service::VARIABLES;
-pub use summary::{BatteryWarranty, Powertrain, VehicleSummary, summarize};
+pub use summary::{
+    BatteryWarranty, MotorKind, MotorPower, Powertrain, Towing, Usage, UsageKind, UsedImport,
+    VehicleSummary, norway_date, summarize,
+};
 pub use warranty::WarrantyBasis;

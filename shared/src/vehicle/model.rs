@@ -115,6 +115,10 @@ pub struct Registrering {
     /// A date-time with offset, present only for deregistered vehicles.
     #[serde(deserialize_with = "lenient::text")]
     pub avregistrert_siden_dato: Option<String>,
+    /// What the vehicle is used for: `EGENTRANSP_ANNEN` (own transport), `DROSJE_*` (taxi),
+    /// `DIPLOMAT`, `FORSVARET`, ... The description can be a long legal text.
+    #[serde(deserialize_with = "lenient::object")]
+    pub kjoringens_art: Option<KodeverkType>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -132,6 +136,28 @@ pub struct ForstegangsGodkjenning {
     /// First registration anywhere, `YYYY-MM-DD`.
     #[serde(deserialize_with = "lenient::text")]
     pub forstegang_registrert_dato: Option<String>,
+    /// Present only for used imports.
+    #[serde(deserialize_with = "lenient::object")]
+    pub bruktimport: Option<Bruktimport>,
+}
+
+/// A used import: where from and the odometer reading when it came to Norway.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Bruktimport {
+    #[serde(deserialize_with = "lenient::object")]
+    pub importland: Option<Importland>,
+    /// Odometer at import, km.
+    #[serde(deserialize_with = "lenient::number")]
+    pub kilometerstand: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Importland {
+    /// The country's Norwegian name, e.g. "Tyskland".
+    #[serde(deserialize_with = "lenient::text")]
+    pub land_navn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -264,6 +290,10 @@ pub struct ForbrukOgUtslipp {
     pub el_energiforbruk: Option<f64>,
     #[serde(deserialize_with = "lenient::object")]
     pub wltp_kjoretoyspesifikk: Option<WltpKjoretoyspesifikk>,
+    /// How the figures of this entry were measured. Real records seen so far say `ANNEN`
+    /// ("other"); `WLTP` and `NEDC` are the values the summary recognises.
+    #[serde(deserialize_with = "lenient::object")]
+    pub malemetode: Option<KodeverkType>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -289,6 +319,12 @@ pub struct Vekter {
     /// Maximum permitted total weight, kg.
     #[serde(deserialize_with = "lenient::number")]
     pub tillatt_totalvekt: Option<f64>,
+    /// Maximum braked trailer, kg; `0` means not approved for towing.
+    #[serde(deserialize_with = "lenient::number")]
+    pub tillatt_tilhengervekt_med_brems: Option<f64>,
+    /// Maximum unbraked trailer, kg; `0` means not approved for towing.
+    #[serde(deserialize_with = "lenient::number")]
+    pub tillatt_tilhengervekt_uten_brems: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -197,7 +197,8 @@ pub fn parse_response(body: &[u8]) -> Result<Option<Arc<VehicleSummary>>, Lookup
         }
         return Ok(None);
     };
-    let today = time::OffsetDateTime::now_utc().date();
+    // Today in Norway, for the warranty and EU-kontroll flags.
+    let today = super::summary::norway_date(time::OffsetDateTime::now_utc());
     Ok(Some(Arc::new(summarize(record, today))))
 }
 

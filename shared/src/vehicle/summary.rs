@@ -5,15 +5,20 @@
 //! values (`kodeVerdi`)
 //! only, never on the Norwegian display texts, which the registry may reword. A value the
 //! record lacks stays `None`; nothing is guessed, and a zero where a physical quantity
-//! belongs (0 km range, 0 kg) is read as "not given".
+//! belongs (0 km range, 0 kg) is read as "not given" (except towing weights, where the
+//! registry's 0 means "not approved for towing").
+//!
+//! Power is reported per motor, never summed: a plug-in hybrid's engine and electric motor
+//! rarely peak together, and the registry has no figure for the combined system output.
 
 use serde::{Deserialize, Serialize};
-use time::Date;
 use time::macros::format_description;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use super::model::{
     Drivstoff, ForbrukOgUtslipp, Kjoretoydata, Kjoretoyklassifisering, KodeverkType,
-    MiljoOgDrivstoffGruppe, Motor, MotorOgDrivverk, TekniskeData, WltpKjoretoyspesifikk,
+    MiljoOgDrivstoffGruppe, Motor, MotorOgDrivverk, Registrering, TekniskeData, Vekter,
+    WltpKjoretoyspesifikk,
 };
 use super::warranty::{self, WarrantyBasis};
 
@@ -28,6 +33,7 @@ const FUEL_PETROL: &str = "1";
 const FUEL_DIESEL: &str = "2";
 const HYBRID_NONE: &str = "INGEN";
 const HYBRID_PLUG_IN: &str = "LADBAR";
+const PRINCIPLE_ELECTRIC: &str = "ELEKTRISK";
 
 /// `Default` is a record with nothing known (every field `None`, powertrain `Unknown`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -51,6 +57,10 @@ pub struct VehicleSummary {
     pub registration_status_text: Option<String>,
     /// ISO date the vehicle was deregistered.
     pub deregistered_since: Option<String>,
+    /// What the vehicle is registered for (`kjoringensArt`): own transport, taxi, rental, ...
+    pub usage: Option<Usage>,
+    /// Present only for a used import (`bruktimport`).
+    pub used_import: Option<UsedImport>,
     /// "electric", "petrol", "diesel", in record order without repeats; other fuels as the
     /// registry's own text in lower case.
     pub fuel_types: Vec<String>,
@@ -60,19 +70,30 @@ pub struct VehicleSummary {
     /// `hybridKategori` code as given: "INGEN", "LADBAR", ...
     pub hybrid_category: Option<String>,
     pub is_plug_in_hybrid: bool,
-    /// Sum over the motors of each motor's rating, kW; see `power()` in this module for what it means.
+    /// Each motor's own power ratings, in record order (a plug-in hybrid has an engine and an
+    /// electric motor). Never add them up: the system output is lower than the sum.
+    #[serde(default)]
+    pub motors: Vec<MotorPower>,
+    /// kW, only for a vehicle with exactly one motor: its maximum net power, else its maximum
+    /// 60-minute power. `None` with several motors (see `motors`).
     pub power_kw: Option<f64>,
-    /// "max_net_power" or "max_hourly_power": which rating `power_kw` is built from.
+    /// "max_net_power" or "max_hourly_power": which rating `power_kw` is.
     pub power_source: Option<String>,
     /// Electric range, km.
     pub range_km: Option<u32>,
-    /// "wltp" or "nedc" (the older, more optimistic measurement).
+    /// How `range_km` was measured, as the record says: "wltp" (from the WLTP block or a
+    /// `malemetode` of WLTP), "nedc" (only when `malemetode` says NEDC), "other" (any other
+    /// method, e.g. the registry's `ANNEN`), "unknown" (no method given). `None` without a range.
     pub range_standard: Option<String>,
+    /// The registry's `malemetode` code for the range as given ("WLTP", "NEDC", "ANNEN").
+    pub range_test_method: Option<String>,
     /// Electric energy use, Wh/km (127 = 12.7 kWh/100 km).
     pub energy_use_wh_per_km: Option<u32>,
     pub curb_weight_kg: Option<u32>,
     /// Maximum permitted total weight.
     pub max_weight_kg: Option<u32>,
+    /// Permitted trailer weights; `None` when the record gives neither.
+    pub towing: Option<Towing>,
     /// The registry's colour name (Norwegian), e.g. "Grå".
     pub colour: Option<String>,
     pub seats: Option<u32>,
@@ -80,6 +101,10 @@ pub struct VehicleSummary {
     pub eu_control_deadline: Option<String>,
     /// ISO date the last EU-kontroll was passed.
     pub eu_control_last_approved: Option<String>,
+    /// The EU-kontroll deadline has passed: `today` (in Norway) is after it. The deadline day
+    /// itself is not overdue. `None` without a deadline. Computed at lookup time, so a cached
+    /// summary says what was true when it was looked up.
+    pub eu_control_overdue: Option<bool>,
     /// An estimate for cars with a traction battery; `None` for combustion and unknown
     /// powertrains and when no first-registration date is known.
     pub battery_warranty: Option<BatteryWarranty>,
@@ -96,6 +121,80 @@ pub enum Powertrain {
     /// The record has no fuel or hybrid codes we can decide on.
     #[default]
     Unknown,
+}
+
+/// One motor's power ratings as the registry gives them, in kW.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MotorPower {
+    /// From `arbeidsprinsipp` (`ELEKTRISK` or a combustion principle such as `OTTO`), else from
+    /// the motor's fuel codes; `None` when neither says.
+    pub kind: Option<MotorKind>,
+    /// The motor's fuels, named as in `fuel_types`.
+    #[serde(default)]
+    pub fuels: Vec<String>,
+    /// Maximum net power (`maksNettoEffekt`): the peak rating.
+    pub max_net_power_kw: Option<f64>,
+    /// Maximum 60-minute power (`maksEffektPrTime`): an electric motor's sustained rating,
+    /// lower than its peak.
+    pub max_hourly_power_kw: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MotorKind {
+    Electric,
+    Combustion,
+}
+
+/// What the vehicle is registered for (`kjoringensArt`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// The code as given, e.g. "EGENTRANSP_ANNEN", "DROSJE_…".
+    pub code: Option<String>,
+    /// The registry's text (Norwegian), which can be a long legal description.
+    pub text: Option<String>,
+    pub kind: UsageKind,
+}
+
+/// The family of a `kjoringensArt` code, decided on the code alone (the text is only shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageKind {
+    /// `EGENTRANSP*`: private or a company's own transport.
+    OwnTransport,
+    /// `DROSJE*`.
+    Taxi,
+    /// `UTLEIE*`.
+    Rental,
+    /// A code naming a driving school (`*SKOLE*`, `OVINGS*`, `OPPLAER*`).
+    DrivingSchool,
+    /// `DIPLOMAT*`.
+    Diplomatic,
+    /// `FORSVAR*`.
+    Defence,
+    /// Any other code.
+    Other,
+    /// The record has a text but no code.
+    Unknown,
+}
+
+/// A used import (`forstegangsGodkjenning.bruktimport`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsedImport {
+    /// The country it was imported from, as the registry names it (Norwegian), e.g. "Tyskland".
+    pub country: Option<String>,
+    /// The odometer reading when it was imported, km. The registry has no later reading.
+    pub odometer_km_at_import: Option<u32>,
+}
+
+/// Permitted trailer weights, kg. `0` means the vehicle is not approved for that kind of
+/// trailer (the registry's own convention), unlike other weights, where 0 reads as "not given".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Towing {
+    /// Trailer with its own brakes (`tillattTilhengervektMedBrems`).
+    pub braked_kg: Option<u32>,
+    /// Trailer without brakes (`tillattTilhengervektUtenBrems`).
+    pub unbraked_kg: Option<u32>,
 }
 
 /// The battery warranty estimated for this car's make, model and age (see
@@ -129,8 +228,9 @@ const BATTERY_WARRANTY_NOTE: &str = "Estimate only: 8 years or 160,000 km, which
     The end date counts from first registration; the km limit may end the warranty sooner. \
     Check the car's warranty papers or ask the manufacturer.";
 
-/// Maps one registry record to a summary. `today` decides whether the battery warranty has
-/// run out; it is passed in so the result is deterministic.
+/// Maps one registry record to a summary. `today` (the date in Norway, see [`norway_date`])
+/// decides whether the battery warranty has run out and the EU-kontroll is overdue; it is
+/// passed in so the result is deterministic.
 pub fn summarize(record: &Kjoretoydata, today: Date) -> VehicleSummary {
     let teknisk = record
         .godkjenning
@@ -163,10 +263,11 @@ pub fn summarize(record: &Kjoretoydata, today: Date) -> VehicleSummary {
     let hybrid_category = drivverk
         .and_then(|m| m.hybrid_kategori.as_ref())
         .and_then(|k| k.kode_verdi.clone());
-    let (power_kw, power_source) = match power(motors) {
+    let (power_kw, power_source) = match single_motor_power(motors) {
         Some((kw, source)) => (Some(kw), Some(source.to_owned())),
         None => (None, None),
     };
+    let eu_control_deadline = kontroll.and_then(|k| date(k.kontrollfrist.as_deref()));
     let electric = electric_figures(fuel_groups);
     let vekter = data.and_then(|d| d.vekter.as_ref());
 
@@ -202,18 +303,31 @@ pub fn summarize(record: &Kjoretoydata, today: Date) -> VehicleSummary {
         deregistered_since: registrering
             .and_then(|r| date(r.avregistrert_siden_dato.as_deref()))
             .map(iso),
+        usage: registrering.and_then(usage),
+        used_import: record
+            .godkjenning
+            .as_ref()
+            .and_then(|g| g.forstegangs_godkjenning.as_ref())
+            .and_then(|f| f.bruktimport.as_ref())
+            .map(|b| UsedImport {
+                country: b.importland.as_ref().and_then(|l| l.land_navn.clone()),
+                odometer_km_at_import: whole(b.kilometerstand),
+            }),
         fuel_types: fuel_types(fuel_groups, motors),
         powertrain,
         is_electric: powertrain == Powertrain::BatteryElectric,
         hybrid_category,
         is_plug_in_hybrid: powertrain == Powertrain::PlugInHybrid,
+        motors: motors.iter().map(motor_power).collect(),
         power_kw,
         power_source,
         range_km: electric.range_km,
         range_standard: electric.range_standard.map(str::to_owned),
+        range_test_method: electric.range_test_method,
         energy_use_wh_per_km: electric.energy_use_wh_per_km,
         curb_weight_kg: vekter.and_then(|v| whole(v.egenvekt)),
         max_weight_kg: vekter.and_then(|v| whole(v.tillatt_totalvekt)),
+        towing: vekter.and_then(towing),
         colour: data
             .and_then(|d| d.karosseri_og_lasteplan.as_ref())
             .and_then(|k| k.r_farge.iter().find_map(KodeverkType::display_text))
@@ -221,12 +335,11 @@ pub fn summarize(record: &Kjoretoydata, today: Date) -> VehicleSummary {
         seats: data
             .and_then(|d| d.persontall.as_ref())
             .and_then(|p| whole(p.sitteplasser_totalt)),
-        eu_control_deadline: kontroll
-            .and_then(|k| date(k.kontrollfrist.as_deref()))
-            .map(iso),
+        eu_control_deadline: eu_control_deadline.map(iso),
         eu_control_last_approved: kontroll
             .and_then(|k| date(k.sist_godkjent.as_deref()))
             .map(iso),
+        eu_control_overdue: eu_control_deadline.map(|deadline| today > deadline),
         battery_warranty,
     }
 }
@@ -340,59 +453,141 @@ fn powertrain(drivverk: Option<&MotorOgDrivverk>, fuel_codes: &[&str]) -> Powert
     }
 }
 
-/// Total power in kW and which rating it is built from.
-///
-/// Each motor contributes its best figure: the maximum net power (`maksNettoEffekt`) if the
-/// registry has one, else the maximum 60-minute power (`maksEffektPrTime`, which is lower than
-/// an electric motor's peak). Within a motor, several fuel entries describe the same motor
-/// running on different fuels, so the highest is taken, not the sum. The source is
-/// "max_net_power" only if every motor used it; any hourly figure makes it "max_hourly_power".
-///
-/// For a plug-in hybrid the result is the engine's rating plus the electric motor's: an upper
-/// bound, since the two rarely peak together, and usually above the manufacturer's combined
-/// system output. If any motor has no figure at all the total would be too low, so it is
-/// `None`.
-fn power(motors: &[Motor]) -> Option<(f64, &'static str)> {
-    if motors.is_empty() {
+/// The highest positive figure `pick` finds among a motor's fuel entries. Several entries
+/// describe the same motor on different fuels, so the highest is taken, never the sum.
+fn motor_rating(motor: &Motor, pick: fn(&Drivstoff) -> Option<f64>) -> Option<f64> {
+    motor
+        .drivstoff
+        .iter()
+        .filter_map(pick)
+        .filter(|kw| *kw > 0.0)
+        .reduce(f64::max)
+}
+
+/// The power of a vehicle with exactly one motor, and which rating it is: the maximum net
+/// power (`maksNettoEffekt`) if the registry has one, else the maximum 60-minute power
+/// (`maksEffektPrTime`, lower than an electric motor's peak). With several motors there is no
+/// single figure: adding them up overstates the system output, so it is `None` and
+/// `VehicleSummary::motors` has each motor's own ratings.
+fn single_motor_power(motors: &[Motor]) -> Option<(f64, &'static str)> {
+    let [motor] = motors else {
+        return None;
+    };
+    match motor_rating(motor, |d| d.maks_netto_effekt) {
+        Some(kw) => Some((kw, "max_net_power")),
+        None => motor_rating(motor, |d| d.maks_effekt_pr_time).map(|kw| (kw, "max_hourly_power")),
+    }
+}
+
+/// One motor's ratings, kind and fuels.
+fn motor_power(motor: &Motor) -> MotorPower {
+    let codes: Vec<&str> = motor
+        .drivstoff
+        .iter()
+        .filter_map(|d| d.drivstoff_kode.as_ref())
+        .filter_map(|k| k.kode_verdi.as_deref())
+        .collect();
+    let kind = match motor
+        .arbeidsprinsipp
+        .as_ref()
+        .and_then(|k| k.kode_verdi.as_deref())
+    {
+        Some(code) if code.eq_ignore_ascii_case(PRINCIPLE_ELECTRIC) => Some(MotorKind::Electric),
+        Some(_) => Some(MotorKind::Combustion),
+        None if !codes.is_empty() && codes.iter().all(|&c| c == FUEL_ELECTRIC) => {
+            Some(MotorKind::Electric)
+        }
+        None if !codes.is_empty()
+            && codes.iter().all(|&c| c == FUEL_PETROL || c == FUEL_DIESEL) =>
+        {
+            Some(MotorKind::Combustion)
+        }
+        None => None,
+    };
+    MotorPower {
+        kind,
+        fuels: fuel_types(&[], std::slice::from_ref(motor)),
+        max_net_power_kw: motor_rating(motor, |d| d.maks_netto_effekt),
+        max_hourly_power_kw: motor_rating(motor, |d| d.maks_effekt_pr_time),
+    }
+}
+
+/// `kjoringensArt`, with its family decided on the code alone. The codes the registry is known
+/// to use are `EGENTRANSP_ANNEN`, `DROSJE_*`, `DIPLOMAT` and `FORSVARET`
+/// (docs/upstreams/vegvesen.md); rental and driving-school codes are matched on the words they
+/// would contain.
+fn usage(registrering: &Registrering) -> Option<Usage> {
+    let art = registrering.kjoringens_art.as_ref()?;
+    let code = art.kode_verdi.clone();
+    let text = art
+        .kode_navn
+        .clone()
+        .or_else(|| art.kode_beskrivelse.clone());
+    if code.is_none() && text.is_none() {
         return None;
     }
-    let mut total = 0.0;
-    let mut all_net = true;
-    for motor in motors {
-        let best = |pick: fn(&Drivstoff) -> Option<f64>| {
-            motor
-                .drivstoff
-                .iter()
-                .filter_map(pick)
-                .filter(|kw| *kw > 0.0)
-                .reduce(f64::max)
-        };
-        match best(|d| d.maks_netto_effekt) {
-            Some(kw) => total += kw,
-            None => {
-                total += best(|d| d.maks_effekt_pr_time)?;
-                all_net = false;
-            }
+    let kind = match code.as_deref().map(str::to_ascii_uppercase) {
+        None => UsageKind::Unknown,
+        Some(c) if c.starts_with("EGENTRANSP") => UsageKind::OwnTransport,
+        Some(c) if c.starts_with("DROSJE") => UsageKind::Taxi,
+        Some(c) if c.starts_with("UTLEIE") => UsageKind::Rental,
+        Some(c) if c.contains("SKOLE") || c.starts_with("OVINGS") || c.starts_with("OPPLAER") => {
+            UsageKind::DrivingSchool
         }
-    }
-    let source = if all_net {
-        "max_net_power"
-    } else {
-        "max_hourly_power"
+        Some(c) if c.starts_with("DIPLOMAT") => UsageKind::Diplomatic,
+        Some(c) if c.starts_with("FORSVAR") => UsageKind::Defence,
+        Some(_) => UsageKind::Other,
     };
-    Some((total, source))
+    Some(Usage { code, text, kind })
+}
+
+/// Trailer weights, keeping the registry's 0 ("not approved for towing").
+fn towing(vekter: &Vekter) -> Option<Towing> {
+    let kg = |value: Option<f64>| {
+        if value == Some(0.0) {
+            Some(0)
+        } else {
+            whole(value)
+        }
+    };
+    let towing = Towing {
+        braked_kg: kg(vekter.tillatt_tilhengervekt_med_brems),
+        unbraked_kg: kg(vekter.tillatt_tilhengervekt_uten_brems),
+    };
+    (towing.braked_kg.is_some() || towing.unbraked_kg.is_some()).then_some(towing)
 }
 
 #[derive(Debug, Default)]
 struct ElectricFigures {
     range_km: Option<u32>,
     range_standard: Option<&'static str>,
+    range_test_method: Option<String>,
     energy_use_wh_per_km: Option<u32>,
 }
 
-/// Range and energy use from the electric fuel group (code 5): the WLTP figure where the
-/// record has one, else the older figure. Range and energy use are chosen independently, so
-/// `range_standard` describes the range only.
+/// The range standard a `malemetode` code names: only WLTP and NEDC are told apart; any other
+/// code is "other" and a missing one "unknown", so no figure is called NEDC unless the record
+/// says so.
+fn range_standard(method: Option<&str>) -> &'static str {
+    match method.map(str::to_ascii_uppercase) {
+        None => "unknown",
+        Some(code) if code.starts_with("WLTP") => "wltp",
+        Some(code) if code.starts_with("NEDC") => "nedc",
+        Some(_) => "other",
+    }
+}
+
+fn method_code(entry: &ForbrukOgUtslipp) -> Option<&str> {
+    entry
+        .malemetode
+        .as_ref()
+        .and_then(|m| m.kode_verdi.as_deref())
+}
+
+/// Range and energy use from the electric fuel group (code 5): the WLTP block's figure where
+/// the record has one, else the plain figure, labelled with the method its entry states.
+/// Range and energy use are chosen independently, so `range_standard` describes the range
+/// only.
 fn electric_figures(groups: &[MiljoOgDrivstoffGruppe]) -> ElectricFigures {
     let Some(group) = groups.iter().find(|g| {
         g.drivstoff_kode_miljodata
@@ -412,19 +607,53 @@ fn electric_figures(groups: &[MiljoOgDrivstoffGruppe]) -> ElectricFigures {
     let older =
         |pick: fn(&ForbrukOgUtslipp) -> Option<f64>| entries.iter().find_map(|e| whole(pick(e)));
 
-    let (range_km, range_standard) = match wltp(|w| w.rekkevidde_km_blandetkjoring) {
-        Some(km) => (Some(km), Some("wltp")),
-        None => match older(|e| e.rekkevidde_km) {
-            Some(km) => (Some(km), Some("nedc")),
-            None => (None, None),
-        },
+    let from_wltp = entries.iter().find_map(|e| {
+        let km = whole(
+            e.wltp_kjoretoyspesifikk
+                .as_ref()?
+                .rekkevidde_km_blandetkjoring,
+        )?;
+        Some((km, "wltp", method_code(e)))
+    });
+    let from_plain = || {
+        entries.iter().find_map(|e| {
+            let km = whole(e.rekkevidde_km)?;
+            Some((km, range_standard(method_code(e)), method_code(e)))
+        })
+    };
+    let (range_km, range_standard, range_test_method) = match from_wltp.or_else(from_plain) {
+        Some((km, standard, method)) => (Some(km), Some(standard), method.map(str::to_owned)),
+        None => (None, None, None),
     };
     ElectricFigures {
         range_km,
         range_standard,
+        range_test_method,
         energy_use_wh_per_km: wltp(|w| w.el_energiforbruk)
             .or_else(|| older(|e| e.el_energiforbruk)),
     }
+}
+
+/// The calendar date in Norway (Europe/Oslo) at `now`, for `summarize`'s `today`.
+///
+/// Norway follows the EU summer-time rule: UTC+1, and UTC+2 from 01:00 UTC on the last Sunday
+/// of March until 01:00 UTC on the last Sunday of October. The rule is written out because the
+/// Lambda and container images ship no time-zone database.
+pub fn norway_date(now: OffsetDateTime) -> Date {
+    let utc = now.to_offset(UtcOffset::UTC);
+    let switch = |month: Month| {
+        let last = Date::from_calendar_date(utc.year(), month, month.length(utc.year())).ok()?;
+        let sunday = last.checked_sub(time::Duration::days(i64::from(
+            last.weekday().number_days_from_sunday(),
+        )))?;
+        Some(PrimitiveDateTime::new(sunday, Time::from_hms(1, 0, 0).ok()?).assume_utc())
+    };
+    let summer = match (switch(Month::March), switch(Month::October)) {
+        (Some(start), Some(end)) => utc >= start && utc < end,
+        _ => false,
+    };
+    let offset = UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).unwrap_or(UtcOffset::UTC);
+    utc.checked_to_offset(offset).unwrap_or(utc).date()
 }
 
 /// A positive quantity as a whole number; zero, negative or absurd values are "not given".
@@ -593,23 +822,41 @@ mod tests {
             registration_status: s("REGISTRERT"),
             registration_status_text: s("Registrert"),
             deregistered_since: None,
+            usage: Some(Usage {
+                code: s("EGENTRANSP_ANNEN"),
+                text: s("Egentransport"),
+                kind: UsageKind::OwnTransport,
+            }),
+            used_import: None,
             fuel_types: vec!["electric".to_owned()],
             powertrain: Powertrain::BatteryElectric,
             is_electric: true,
             hybrid_category: s("INGEN"),
             is_plug_in_hybrid: false,
+            motors: vec![MotorPower {
+                kind: Some(MotorKind::Electric),
+                fuels: vec!["electric".to_owned()],
+                max_net_power_kw: Some(150.0),
+                max_hourly_power_kw: Some(35.0),
+            }],
             // The motor has both ratings; the net one is used.
             power_kw: Some(150.0),
             power_source: s("max_net_power"),
             range_km: Some(455),
             range_standard: s("wltp"),
+            range_test_method: s("WLTP"),
             energy_use_wh_per_km: Some(159),
             curb_weight_kg: Some(1757),
             max_weight_kg: Some(2230),
+            towing: Some(Towing {
+                braked_kg: Some(750),
+                unbraked_kg: Some(300),
+            }),
             colour: s("Hvit"),
             seats: Some(5),
             eu_control_deadline: s("2026-09-30"),
             eu_control_last_approved: s("2024-09-20"),
+            eu_control_overdue: Some(false),
             // Kia's own terms: 7 years or 150,000 km.
             battery_warranty: table_warranty_until("KIA", "NIRO", 2020, "2027-09-14"),
         };
@@ -644,23 +891,49 @@ mod tests {
             registration_status: s("REGISTRERT"),
             registration_status_text: s("Registrert"),
             deregistered_since: None,
+            usage: Some(Usage {
+                code: s("EGENTRANSP_ANNEN"),
+                text: s("Egentransport"),
+                kind: UsageKind::OwnTransport,
+            }),
+            used_import: None,
             fuel_types: vec!["petrol".to_owned(), "electric".to_owned()],
             powertrain: Powertrain::PlugInHybrid,
             is_electric: false,
             hybrid_category: s("LADBAR"),
             is_plug_in_hybrid: true,
-            // Engine 110 kW net + e-motor 85 kW net (its 40 kW hourly figure is not used).
-            power_kw: Some(195.0),
-            power_source: s("max_net_power"),
+            motors: vec![
+                MotorPower {
+                    kind: Some(MotorKind::Combustion),
+                    fuels: vec!["petrol".to_owned()],
+                    max_net_power_kw: Some(110.0),
+                    max_hourly_power_kw: None,
+                },
+                MotorPower {
+                    kind: Some(MotorKind::Electric),
+                    fuels: vec!["electric".to_owned()],
+                    max_net_power_kw: Some(85.0),
+                    max_hourly_power_kw: Some(40.0),
+                },
+            ],
+            // Two motors: no single figure, each motor has its own (never summed).
+            power_kw: None,
+            power_source: None,
             range_km: Some(62),
             range_standard: s("nedc"),
+            range_test_method: s("NEDC"),
             energy_use_wh_per_km: Some(145),
             curb_weight_kg: Some(1720),
             max_weight_kg: Some(2260),
+            towing: Some(Towing {
+                braked_kg: Some(1800),
+                unbraked_kg: Some(750),
+            }),
             colour: s("Grå"),
             seats: Some(5),
             eu_control_deadline: s("2027-02-28"),
             eu_control_last_approved: s("2025-02-11"),
+            eu_control_overdue: Some(false),
             battery_warranty: warranty_until("2028-03-02"),
         };
         assert_eq!(summary, expected);
@@ -680,22 +953,48 @@ mod tests {
             registration_status: s("REGISTRERT"),
             registration_status_text: s("Registrert"),
             deregistered_since: None,
+            usage: Some(Usage {
+                code: s("EGENTRANSP_ANNEN"),
+                text: s("Egentransport"),
+                kind: UsageKind::OwnTransport,
+            }),
+            used_import: None,
             fuel_types: vec!["petrol".to_owned(), "electric".to_owned()],
             powertrain: Powertrain::Hybrid,
             is_electric: false,
             hybrid_category: s("IKKE_LADBAR"),
             is_plug_in_hybrid: false,
-            power_kw: Some(99.0),
-            power_source: s("max_net_power"),
+            motors: vec![
+                MotorPower {
+                    kind: Some(MotorKind::Combustion),
+                    fuels: vec!["petrol".to_owned()],
+                    max_net_power_kw: Some(54.0),
+                    max_hourly_power_kw: None,
+                },
+                MotorPower {
+                    kind: Some(MotorKind::Electric),
+                    fuels: vec!["electric".to_owned()],
+                    max_net_power_kw: Some(45.0),
+                    max_hourly_power_kw: None,
+                },
+            ],
+            power_kw: None,
+            power_source: None,
             range_km: None,
             range_standard: None,
+            range_test_method: None,
             energy_use_wh_per_km: None,
             curb_weight_kg: Some(1100),
             max_weight_kg: Some(1565),
+            towing: Some(Towing {
+                braked_kg: Some(450),
+                unbraked_kg: Some(450),
+            }),
             colour: s("Rød"),
             seats: Some(5),
             eu_control_deadline: s("2027-05-31"),
             eu_control_last_approved: s("2025-05-14"),
+            eu_control_overdue: Some(false),
             // A hybrid that cannot be plugged in: other battery terms, so no estimate.
             battery_warranty: None,
         };
@@ -717,22 +1016,51 @@ mod tests {
             registration_status: s("REGISTRERT"),
             registration_status_text: s("Registrert"),
             deregistered_since: None,
+            usage: Some(Usage {
+                code: s("EGENTRANSP_ANNEN"),
+                text: s("Egentransport"),
+                kind: UsageKind::OwnTransport,
+            }),
+            used_import: Some(UsedImport {
+                country: s("Tyskland"),
+                odometer_km_at_import: Some(48_210),
+            }),
             fuel_types: vec!["electric".to_owned()],
             powertrain: Powertrain::BatteryElectric,
             is_electric: true,
             hybrid_category: s("INGEN"),
             is_plug_in_hybrid: false,
-            power_kw: Some(265.0),
-            power_source: s("max_net_power"),
+            motors: vec![
+                MotorPower {
+                    kind: Some(MotorKind::Electric),
+                    fuels: vec!["electric".to_owned()],
+                    max_net_power_kw: Some(125.0),
+                    max_hourly_power_kw: Some(35.0),
+                },
+                MotorPower {
+                    kind: Some(MotorKind::Electric),
+                    fuels: vec!["electric".to_owned()],
+                    max_net_power_kw: Some(140.0),
+                    max_hourly_power_kw: Some(45.0),
+                },
+            ],
+            power_kw: None,
+            power_source: None,
             range_km: Some(417),
             range_standard: s("wltp"),
+            range_test_method: s("WLTP"),
             energy_use_wh_per_km: Some(237),
             curb_weight_kg: Some(2490),
             max_weight_kg: Some(3130),
+            towing: Some(Towing {
+                braked_kg: Some(1800),
+                unbraked_kg: Some(750),
+            }),
             colour: s("Blå"),
             seats: Some(5),
             eu_control_deadline: s("2027-11-30"),
             eu_control_last_approved: s("2025-11-20"),
+            eu_control_overdue: Some(false),
             battery_warranty: warranty_until("2027-11-21"),
         };
         assert_eq!(summary, expected);
@@ -752,22 +1080,48 @@ mod tests {
             registration_status: s("REGISTRERT"),
             registration_status_text: s("Registrert"),
             deregistered_since: None,
+            usage: Some(Usage {
+                code: s("DROSJE_LOYVE"),
+                text: s("Drosje"),
+                kind: UsageKind::Taxi,
+            }),
+            used_import: None,
             fuel_types: vec!["electric".to_owned()],
             powertrain: Powertrain::BatteryElectric,
             is_electric: true,
             hybrid_category: s("INGEN"),
             is_plug_in_hybrid: false,
-            power_kw: Some(378.0),
-            power_source: s("max_net_power"),
+            motors: vec![
+                MotorPower {
+                    kind: Some(MotorKind::Electric),
+                    fuels: vec!["electric".to_owned()],
+                    max_net_power_kw: Some(158.0),
+                    max_hourly_power_kw: Some(60.0),
+                },
+                MotorPower {
+                    kind: Some(MotorKind::Electric),
+                    fuels: vec!["electric".to_owned()],
+                    max_net_power_kw: Some(220.0),
+                    max_hourly_power_kw: Some(75.0),
+                },
+            ],
+            power_kw: None,
+            power_source: None,
             range_km: Some(533),
             range_standard: s("wltp"),
+            range_test_method: s("WLTP"),
             energy_use_wh_per_km: Some(168),
             curb_weight_kg: Some(1979),
             max_weight_kg: Some(2524),
+            towing: Some(Towing {
+                braked_kg: Some(1600),
+                unbraked_kg: Some(750),
+            }),
             colour: s("Svart"),
             seats: Some(5),
             eu_control_deadline: s("2026-11-30"),
             eu_control_last_approved: s("2025-11-25"),
+            eu_control_overdue: Some(false),
             battery_warranty: warranty_until("2031-06-12"),
         };
         assert_eq!(summary, expected);
@@ -789,23 +1143,38 @@ mod tests {
             registration_status: None,
             registration_status_text: s("Avregistrert"),
             deregistered_since: s("2026-03-18"),
+            usage: Some(Usage {
+                code: None,
+                text: s("Utleievogn."),
+                kind: UsageKind::Unknown,
+            }),
+            used_import: None,
             // Its fuel has a text but no code: shown, but not used to decide the powertrain.
             fuel_types: vec!["elektrisk".to_owned()],
             powertrain: Powertrain::Unknown,
             is_electric: false,
             hybrid_category: None,
             is_plug_in_hybrid: false,
+            motors: vec![MotorPower {
+                kind: None,
+                fuels: vec!["elektrisk".to_owned()],
+                max_net_power_kw: None,
+                max_hourly_power_kw: None,
+            }],
             power_kw: None,
             power_source: None,
             range_km: None,
             range_standard: None,
+            range_test_method: None,
             energy_use_wh_per_km: None,
             curb_weight_kg: Some(1580),
             max_weight_kg: Some(1995),
+            towing: None,
             colour: None,
             seats: Some(5),
             eu_control_deadline: s("2027-10-31"),
             eu_control_last_approved: s("2025-10-02"),
+            eu_control_overdue: Some(false),
             battery_warranty: None,
         };
         assert_eq!(summary, expected);
@@ -846,6 +1215,291 @@ mod tests {
                 .expect("valid JSON");
         assert!(response.feilmelding.is_some());
         assert!(response.kjoretoydata_liste.is_empty());
+    }
+
+    /// The date the fixtures' EU-kontroll deadlines are chosen around.
+    const EU_CHECK_DAY: Date = date!(2026 - 12 - 01);
+
+    #[test]
+    fn each_motor_of_the_plug_in_hybrid_fixture_keeps_its_own_ratings_and_none_are_summed() {
+        let summary = summary_of(fixture!("phev-skoda-superb-dn61834.json"));
+        let engine = &summary.motors[0];
+        assert_eq!(engine.kind, Some(MotorKind::Combustion));
+        assert_eq!(engine.fuels, vec!["petrol".to_owned()]);
+        assert_eq!(engine.max_net_power_kw, Some(110.0));
+        assert_eq!(engine.max_hourly_power_kw, None);
+        let electric = &summary.motors[1];
+        assert_eq!(electric.kind, Some(MotorKind::Electric));
+        assert_eq!(electric.fuels, vec!["electric".to_owned()]);
+        assert_eq!(electric.max_net_power_kw, Some(85.0));
+        assert_eq!(electric.max_hourly_power_kw, Some(40.0));
+        assert_eq!(summary.motors.len(), 2);
+        // No 195 kW anywhere: the system output is not in the record.
+        assert_eq!(summary.power_kw, None);
+        assert_eq!(summary.power_source, None);
+        let json = serde_json::to_value(&summary).expect("serialise");
+        assert_eq!(json["motors"][0]["kind"], "combustion");
+        assert_eq!(json["motors"][1]["max_hourly_power_kw"], 40.0);
+    }
+
+    #[test]
+    fn a_single_motor_gives_power_kw_with_its_net_rating() {
+        let summary = summary_of(fixture!("bev-kia-niro-ec47213.json"));
+        assert_eq!(summary.power_kw, Some(150.0));
+        assert_eq!(summary.power_source, s("max_net_power"));
+        assert_eq!(summary.motors[0].max_hourly_power_kw, Some(35.0));
+    }
+
+    #[test]
+    fn the_range_test_method_is_the_one_the_fixture_states() {
+        let bev = summary_of(fixture!("bev-kia-niro-ec47213.json"));
+        assert_eq!(
+            (bev.range_km, bev.range_standard, bev.range_test_method),
+            (Some(455), s("wltp"), s("WLTP"))
+        );
+        let phev = summary_of(fixture!("phev-skoda-superb-dn61834.json"));
+        assert_eq!(
+            (phev.range_km, phev.range_standard, phev.range_test_method),
+            (Some(62), s("nedc"), s("NEDC"))
+        );
+        // The used import's WLTP figure is in the WLTP block.
+        let import = summary_of(fixture!("bruktimport-audi-etron-ef38260.json"));
+        assert_eq!(
+            (import.range_km, import.range_standard),
+            (Some(417), s("wltp"))
+        );
+        let hybrid = summary_of(fixture!("hybrid-toyota-yaris-kh20577.json"));
+        assert_eq!(
+            (
+                hybrid.range_km,
+                hybrid.range_standard,
+                hybrid.range_test_method
+            ),
+            (None, None, None)
+        );
+    }
+
+    /// An electric group with one plain range entry and the given `malemetode` JSON.
+    fn plain_range(method: &str) -> VehicleSummary {
+        let json = format!(
+            r#"{{"godkjenning": {{"tekniskGodkjenning": {{"tekniskeData": {{"miljodata": {{
+                "miljoOgdrivstoffGruppe": [{{"drivstoffKodeMiljodata": {{"kodeVerdi": "5"}},
+                "forbrukOgUtslipp": [{{"rekkeviddeKm": 300 {method}}}]}}]}}}}}}}}}}"#
+        );
+        summarize(&serde_json::from_str(&json).expect("valid JSON"), TODAY)
+    }
+
+    #[test]
+    fn a_range_is_never_called_nedc_unless_the_record_says_so() {
+        let other = plain_range(
+            r#", "malemetode": {"kodeVerdi": "ANNEN", "kodeNavn": "MALEMETODETYPE_ANNEN"}"#,
+        );
+        assert_eq!(other.range_standard, s("other"));
+        assert_eq!(other.range_test_method, s("ANNEN"));
+        let unstated = plain_range("");
+        assert_eq!(unstated.range_km, Some(300));
+        assert_eq!(unstated.range_standard, s("unknown"));
+        assert_eq!(unstated.range_test_method, None);
+        let nedc = plain_range(r#", "malemetode": {"kodeVerdi": "nedc"}"#);
+        assert_eq!(nedc.range_standard, s("nedc"));
+        let wltp = plain_range(r#", "malemetode": {"kodeVerdi": "WLTP"}"#);
+        assert_eq!(wltp.range_standard, s("wltp"));
+    }
+
+    #[test]
+    fn eu_control_is_overdue_in_the_fixtures_whose_deadline_passed_before_2026_12_01() {
+        let on = |json: &str| summarize(&only_record(json), EU_CHECK_DAY).eu_control_overdue;
+        // Due 2026-09-30.
+        assert_eq!(on(fixture!("bev-kia-niro-ec47213.json")), Some(true));
+        // Due 2026-11-30: one day late.
+        assert_eq!(on(fixture!("drosje-tesla-modely-eh91427.json")), Some(true));
+        // Due 2027-02-28.
+        assert_eq!(on(fixture!("phev-skoda-superb-dn61834.json")), Some(false));
+        // No EU-kontroll data at all.
+        assert_eq!(on(fixture!("minimal-lj58016.json")), None);
+    }
+
+    /// A record whose only data is an EU-kontroll deadline.
+    fn deadline(text: &str) -> Kjoretoydata {
+        serde_json::from_str(&format!(
+            r#"{{"periodiskKjoretoyKontroll": {{"kontrollfrist": "{text}"}}}}"#
+        ))
+        .expect("valid JSON")
+    }
+
+    #[test]
+    fn eu_control_is_overdue_from_the_day_after_the_deadline() {
+        let record = deadline("2026-11-30");
+        let overdue = |today| summarize(&record, today).eu_control_overdue;
+        assert_eq!(overdue(date!(2026 - 11 - 29)), Some(false));
+        // The deadline day itself is still in time.
+        assert_eq!(overdue(date!(2026 - 11 - 30)), Some(false));
+        assert_eq!(overdue(date!(2026 - 12 - 01)), Some(true));
+        assert_eq!(overdue(date!(2030 - 01 - 01)), Some(true));
+        // Across a year end and a leap day.
+        let record = deadline("2027-12-31");
+        assert_eq!(
+            summarize(&record, date!(2027 - 12 - 31)).eu_control_overdue,
+            Some(false)
+        );
+        assert_eq!(
+            summarize(&record, date!(2028 - 01 - 01)).eu_control_overdue,
+            Some(true)
+        );
+        let record = deadline("2028-02-29");
+        assert_eq!(
+            summarize(&record, date!(2028 - 02 - 29)).eu_control_overdue,
+            Some(false)
+        );
+        assert_eq!(
+            summarize(&record, date!(2028 - 03 - 01)).eu_control_overdue,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn eu_control_overdue_is_unknown_without_a_readable_deadline() {
+        for text in ["", "-", "31.05.2026", "2026-02-30"] {
+            let summary = summarize(&deadline(text), EU_CHECK_DAY);
+            assert_eq!(summary.eu_control_deadline, None, "{text:?}");
+            assert_eq!(summary.eu_control_overdue, None, "{text:?}");
+        }
+        // A date-time deadline counts by its date as written.
+        let summary = summarize(&deadline("2026-12-01T00:00:00+01:00"), EU_CHECK_DAY);
+        assert_eq!(summary.eu_control_overdue, Some(false));
+        // The calendar's ends do not panic.
+        assert_eq!(
+            summarize(&deadline("2026-12-01"), Date::MIN).eu_control_overdue,
+            Some(false)
+        );
+        assert_eq!(
+            summarize(&deadline("2026-12-01"), Date::MAX).eu_control_overdue,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn today_in_norway_follows_summer_time() {
+        use time::macros::datetime;
+        let cases = [
+            // Winter, UTC+1: late on New Year's Eve in UTC is already New Year's Day.
+            (datetime!(2025-12-31 22:59 UTC), date!(2025 - 12 - 31)),
+            (datetime!(2025-12-31 23:00 UTC), date!(2026 - 01 - 01)),
+            // Summer, UTC+2.
+            (datetime!(2026-06-30 21:59 UTC), date!(2026 - 06 - 30)),
+            (datetime!(2026-06-30 22:00 UTC), date!(2026 - 07 - 01)),
+            // Summer time starts 2026-03-29 01:00 UTC (last Sunday of March).
+            (datetime!(2026-03-28 22:59 UTC), date!(2026 - 03 - 28)),
+            (datetime!(2026-03-28 23:00 UTC), date!(2026 - 03 - 29)),
+            // Ends 2026-10-25 01:00 UTC (last Sunday of October): still +2 the evening before.
+            (datetime!(2026-10-24 21:59 UTC), date!(2026 - 10 - 24)),
+            (datetime!(2026-10-24 22:00 UTC), date!(2026 - 10 - 25)),
+            (datetime!(2026-10-25 22:59 UTC), date!(2026 - 10 - 25)),
+            (datetime!(2026-10-25 23:00 UTC), date!(2026 - 10 - 26)),
+            // Any input offset is converted first.
+            (datetime!(2026-12-01 00:30 +01:00), date!(2026 - 12 - 01)),
+            (datetime!(2026-11-30 18:30 -05:00), date!(2026 - 12 - 01)),
+        ];
+        for (at, expected) in cases {
+            assert_eq!(norway_date(at), expected, "{at}");
+        }
+    }
+
+    #[test]
+    fn the_taxi_fixture_is_registered_for_taxi_use() {
+        let usage = summary_of(fixture!("drosje-tesla-modely-eh91427.json"))
+            .usage
+            .expect("kjoringensArt");
+        assert_eq!(usage.kind, UsageKind::Taxi);
+        assert_eq!(usage.code, s("DROSJE_LOYVE"));
+        assert_eq!(usage.text, s("Drosje"));
+        // The trimmed rental sample has only the text: shown, but no kind is guessed from it.
+        let usage = summary_of(fixture!("avregistrert-trimmet-nissan-leaf-eb73051.json"))
+            .usage
+            .expect("kjoringensArt text");
+        assert_eq!(usage.kind, UsageKind::Unknown);
+        assert_eq!(usage.text, s("Utleievogn."));
+        assert_eq!(summary_of(fixture!("minimal-lj58016.json")).usage, None);
+    }
+
+    #[test]
+    fn usage_kinds_are_decided_on_the_code() {
+        for (code, kind) in [
+            ("EGENTRANSP_ANNEN", UsageKind::OwnTransport),
+            ("DROSJE_LOYVE", UsageKind::Taxi),
+            ("UTLEIEVOGN", UsageKind::Rental),
+            ("TRAFIKKSKOLE", UsageKind::DrivingSchool),
+            ("DIPLOMAT", UsageKind::Diplomatic),
+            ("FORSVARET", UsageKind::Defence),
+            ("NOE_NYTT", UsageKind::Other),
+        ] {
+            let record: Kjoretoydata = serde_json::from_str(&format!(
+                r#"{{"registrering": {{"kjoringensArt": {{"kodeVerdi": "{code}",
+                    "kodeBeskrivelse": "Drosje"}}}}}}"#
+            ))
+            .expect("valid JSON");
+            let usage = summarize(&record, TODAY).usage.expect("a code");
+            assert_eq!(usage.kind, kind, "{code}");
+            assert_eq!(usage.code.as_deref(), Some(code));
+        }
+    }
+
+    #[test]
+    fn the_used_import_fixture_has_the_country_and_the_odometer_at_import() {
+        let summary = summary_of(fixture!("bruktimport-audi-etron-ef38260.json"));
+        assert_eq!(
+            summary.used_import,
+            Some(UsedImport {
+                country: s("Tyskland"),
+                odometer_km_at_import: Some(48_210),
+            })
+        );
+        let json = serde_json::to_value(&summary).expect("serialise");
+        assert_eq!(json["used_import"]["odometer_km_at_import"], 48_210);
+        // Not an import: no block, no field.
+        assert_eq!(
+            summary_of(fixture!("bev-kia-niro-ec47213.json")).used_import,
+            None
+        );
+    }
+
+    #[test]
+    fn towing_weights_come_from_the_fixtures_and_zero_means_not_approved() {
+        let towing = |json: &str| summary_of(json).towing;
+        let both = |braked, unbraked| {
+            Some(Towing {
+                braked_kg: Some(braked),
+                unbraked_kg: Some(unbraked),
+            })
+        };
+        assert_eq!(
+            towing(fixture!("bev-kia-niro-ec47213.json")),
+            both(750, 300)
+        );
+        assert_eq!(
+            towing(fixture!("phev-skoda-superb-dn61834.json")),
+            both(1800, 750)
+        );
+        assert_eq!(
+            towing(fixture!("hybrid-toyota-yaris-kh20577.json")),
+            both(450, 450)
+        );
+        assert_eq!(
+            towing(fixture!("avregistrert-trimmet-nissan-leaf-eb73051.json")),
+            None
+        );
+        let record: Kjoretoydata = serde_json::from_str(
+            r#"{"godkjenning": {"tekniskGodkjenning": {"tekniskeData": {"vekter": {
+                "tillattTilhengervektMedBrems": 0, "tillattTilhengervektUtenBrems": "-"}}}}}"#,
+        )
+        .expect("valid JSON");
+        assert_eq!(
+            summarize(&record, TODAY).towing,
+            Some(Towing {
+                braked_kg: Some(0),
+                unbraked_kg: None,
+            })
+        );
     }
 
     /// A newer battery-electric record with both measurements, as the schema describes it.
@@ -904,9 +1558,35 @@ mod tests {
     }
 
     #[test]
-    fn mixed_power_ratings_are_summed_and_reported_as_hourly() {
+    fn several_motors_have_no_single_power_figure_and_each_keeps_its_ratings() {
         let summary = summary_of(WLTP_RECORD);
-        assert_eq!(summary.power_kw, Some(220.0));
+        assert_eq!(summary.power_kw, None);
+        assert_eq!(summary.power_source, None);
+        let ratings: Vec<(Option<f64>, Option<f64>)> = summary
+            .motors
+            .iter()
+            .map(|m| (m.max_net_power_kw, m.max_hourly_power_kw))
+            .collect();
+        assert_eq!(ratings, [(Some(150.0), None), (None, Some(70.0))]);
+        // No arbeidsprinsipp, but only electric fuel codes.
+        assert!(
+            summary
+                .motors
+                .iter()
+                .all(|m| m.kind == Some(MotorKind::Electric))
+        );
+    }
+
+    #[test]
+    fn a_single_motor_with_only_an_hourly_rating_reports_it_as_hourly() {
+        let record: Kjoretoydata = serde_json::from_str(
+            r#"{"godkjenning": {"tekniskGodkjenning": {"tekniskeData": {"motorOgDrivverk": {
+                "motor": [{"drivstoff": [{"drivstoffKode": {"kodeVerdi": "5"},
+                                          "maksEffektPrTime": 100.0}]}]}}}}}"#,
+        )
+        .expect("valid JSON");
+        let summary = summarize(&record, TODAY);
+        assert_eq!(summary.power_kw, Some(100.0));
         assert_eq!(summary.power_source, s("max_hourly_power"));
     }
 

@@ -3,7 +3,10 @@
 //! Only what the registry returned is mentioned: every line comes from a field that is present,
 //! and nothing is estimated except the arithmetic the fields allow (Wh/km to kWh per 100 km).
 
-use elbatt::vehicle::{BatteryWarranty, Powertrain, VehicleSummary, WarrantyBasis};
+use elbatt::vehicle::{
+    BatteryWarranty, MotorKind, MotorPower, Powertrain, Towing, UsageKind, UsedImport,
+    VehicleSummary, WarrantyBasis,
+};
 
 /// Why a hybrid that cannot be plugged in gets no battery-warranty estimate.
 const HYBRID_WARRANTY_NOTE: &str = "Bilen er en hybrid som ikke lades fra strømnettet. Batteriet i slike biler har andre garantivilkår enn batteriet i elbiler og ladbare hybrider, så her gis ikke noe anslag for batterigarantien; sjekk bilens garantihefte.";
@@ -116,8 +119,14 @@ fn fact_lines(v: &VehicleSummary) -> Vec<String> {
         lines.push(format!("Registreringsstatus: {status}"));
     }
 
-    if let Some(power) = v.power_kw.filter(|p| p.is_finite() && *p > 0.0) {
-        lines.push(format!("Effekt: {} kW", decimal_nb(power)));
+    if let Some(usage) = usage_line(v) {
+        lines.push(usage);
+    }
+    if let Some(import) = &v.used_import {
+        lines.push(used_import_line(import));
+    }
+    if let Some(power) = power_line(v) {
+        lines.push(power);
     }
     if let Some(range) = v.range_km.filter(|&km| km > 0) {
         lines.push(range_line(range, text(&v.range_standard), &v.powertrain));
@@ -134,6 +143,9 @@ fn fact_lines(v: &VehicleSummary) -> Vec<String> {
     if let Some(kg) = v.max_weight_kg.filter(|&kg| kg > 0) {
         lines.push(format!("Tillatt totalvekt: {} kg", thousands_nb(kg)));
     }
+    if let Some(towing) = v.towing.as_ref().and_then(towing_line) {
+        lines.push(towing);
+    }
     if let Some(colour) = text(&v.colour) {
         lines.push(format!("Farge: {colour}"));
     }
@@ -141,8 +153,13 @@ fn fact_lines(v: &VehicleSummary) -> Vec<String> {
         lines.push(format!("Sitteplasser: {seats}"));
     }
     if let Some(deadline) = text(&v.eu_control_deadline) {
+        let overdue = if v.eu_control_overdue == Some(true) {
+            " (fristen er passert: bilen skulle vært EU-kontrollert innen da)"
+        } else {
+            ""
+        };
         lines.push(format!(
-            "Frist for neste EU-kontroll: {}",
+            "Frist for neste EU-kontroll: {}{overdue}",
             date_nb(deadline)
         ));
     }
@@ -206,8 +223,106 @@ fn range_line(range: u32, standard: Option<&str>, powertrain: &Powertrain) -> St
         Some("nedc") => format!(
             "{what}: {km} km etter NEDC, en eldre målemetode som gir høyere tall enn dagens WLTP. {caveat}"
         ),
-        Some(other) => format!("{what}: {km} km ({}). {caveat}", other.to_ascii_uppercase()),
-        None => format!("{what}: {km} km. {caveat}"),
+        // The registry names another method (its "ANNEN"): say so, and never guess NEDC.
+        Some("other") => format!(
+            "{what}: {km} km (registeret oppgir en annen målemetode enn WLTP og NEDC). {caveat}"
+        ),
+        Some("unknown") => format!("{what}: {km} km (målemetoden er ikke oppgitt). {caveat}"),
+        Some(_) | None => format!("{what}: {km} km. {caveat}"),
+    }
+}
+
+/// "Effekt: 150 kW (maks nettoeffekt)" for one motor; with several, each motor's own figures
+/// and a reminder that they do not add up (the registry has no combined system output).
+fn power_line(v: &VehicleSummary) -> Option<String> {
+    let rated: Vec<String> = v.motors.iter().filter_map(motor_nb).collect();
+    if rated.len() > 1 {
+        return Some(format!(
+            "Effekt per motor: {}. Tallene kan ikke legges sammen; samlet systemeffekt står ikke i registeret.",
+            rated.join("; ")
+        ));
+    }
+    let power = v.power_kw.filter(|p| p.is_finite() && *p > 0.0)?;
+    let label = match text(&v.power_source) {
+        Some("max_net_power") => " (maks nettoeffekt)",
+        Some("max_hourly_power") => " (maks timeeffekt)",
+        _ => "",
+    };
+    Some(format!("Effekt: {} kW{label}", decimal_nb(power)))
+}
+
+/// "bensinmotor 110 kW (maks nettoeffekt)"; `None` for a motor without any figure.
+fn motor_nb(motor: &MotorPower) -> Option<String> {
+    let kw = |value: Option<f64>| value.filter(|p| p.is_finite() && *p > 0.0);
+    let mut figures = Vec::new();
+    if let Some(net) = kw(motor.max_net_power_kw) {
+        figures.push(format!("{} kW (maks nettoeffekt)", decimal_nb(net)));
+    }
+    if let Some(hourly) = kw(motor.max_hourly_power_kw) {
+        figures.push(format!("{} kW (maks timeeffekt)", decimal_nb(hourly)));
+    }
+    if figures.is_empty() {
+        return None;
+    }
+    let has = |fuel: &str| motor.fuels.iter().any(|f| f.eq_ignore_ascii_case(fuel));
+    let name = match motor.kind {
+        Some(MotorKind::Electric) => "elmotor",
+        Some(MotorKind::Combustion) if has("petrol") => "bensinmotor",
+        Some(MotorKind::Combustion) if has("diesel") => "dieselmotor",
+        Some(MotorKind::Combustion) => "forbrenningsmotor",
+        None => "motor",
+    };
+    Some(format!("{name} {}", figures.join(", ")))
+}
+
+fn usage_line(v: &VehicleSummary) -> Option<String> {
+    let usage = v.usage.as_ref()?;
+    let kind = match usage.kind {
+        UsageKind::OwnTransport => Some("egentransport (privat eller eget firma)"),
+        UsageKind::Taxi => Some("drosje (taxi)"),
+        UsageKind::Rental => Some("utleiebil"),
+        UsageKind::DrivingSchool => Some("skolebil (trafikkopplæring)"),
+        UsageKind::Diplomatic => Some("diplomatkjøretøy"),
+        UsageKind::Defence => Some("Forsvaret"),
+        UsageKind::Other | UsageKind::Unknown => None,
+    };
+    let registry_text = text(&usage.text).or(text(&usage.code))?;
+    Some(match kind {
+        Some(kind) => format!("Registrert bruk: {kind}"),
+        None => format!("Registrert bruk: {registry_text}"),
+    })
+}
+
+fn used_import_line(import: &UsedImport) -> String {
+    let mut line = match text(&import.country) {
+        Some(country) => format!("Bruktimportert fra {country}"),
+        None => "Bruktimportert".to_owned(),
+    };
+    if let Some(km) = import.odometer_km_at_import.filter(|&km| km > 0) {
+        line.push_str(&format!(
+            "; kilometerstand ved import: {} km (registeret har ingen nyere kilometerstand)",
+            thousands_nb(km)
+        ));
+    }
+    line
+}
+
+/// Trailer weights; the registry's 0 means "not approved".
+fn towing_line(towing: &Towing) -> Option<String> {
+    let part = |kg: Option<u32>, kind: &str| match kg {
+        Some(0) => Some(format!("ikke godkjent {kind}")),
+        Some(kg) => Some(format!("{} kg {kind}", thousands_nb(kg))),
+        None => None,
+    };
+    match (towing.braked_kg, towing.unbraked_kg) {
+        (Some(0), Some(0)) => Some("Tilhenger: ikke godkjent for tilhengerkjøring".to_owned()),
+        (braked, unbraked) => {
+            let parts: Vec<String> = [part(braked, "med brems"), part(unbraked, "uten brems")]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!parts.is_empty()).then(|| format!("Tillatt tilhengervekt: {}", parts.join(", ")))
+        }
     }
 }
 
@@ -720,5 +835,123 @@ pub(super) mod tests {
             join_nb(&["a".to_owned(), "b".to_owned(), "c".to_owned()]),
             "a, b og c"
         );
+    }
+
+    /// The description of one of the repository's Statens vegvesen fixtures on 2026-12-01.
+    fn describe_fixture(name: &str) -> String {
+        let body = elbatt::testing::vegvesen_fixture(name);
+        let response: elbatt::vehicle::model::KjoretoydataResponse =
+            serde_json::from_str(&body).expect("fixture JSON");
+        let record = response.kjoretoydata_liste.first().expect("one vehicle");
+        let today = time::macros::date!(2026 - 12 - 01);
+        describe_vehicle_nb(&elbatt::vehicle::summarize(record, today))
+    }
+
+    fn assert_has(text: &str, expected: &[&str]) {
+        for e in expected {
+            assert!(text.contains(e), "missing {e:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_plug_in_hybrid_shows_each_motor_labelled_and_never_a_sum() {
+        let text = describe_fixture("phev-skoda-superb-dn61834.json");
+        assert_has(
+            &text,
+            &[
+                "Effekt per motor: bensinmotor 110 kW (maks nettoeffekt); elmotor 85 kW (maks nettoeffekt), 40 kW (maks timeeffekt).",
+                "Tallene kan ikke legges sammen",
+                "Oppgitt elektrisk rekkevidde: 62 km etter NEDC",
+                "Tillatt tilhengervekt: 1 800 kg med brems, 750 kg uten brems",
+                "Frist for neste EU-kontroll: 28. februar 2027",
+                "Registrert bruk: egentransport",
+            ],
+        );
+        assert!(!text.contains("195"), "{text}");
+        assert!(!text.contains("fristen er passert"), "{text}");
+    }
+
+    #[test]
+    fn a_battery_electric_car_shows_its_labelled_power_wltp_range_and_overdue_eu_kontroll() {
+        let text = describe_fixture("bev-kia-niro-ec47213.json");
+        assert_has(
+            &text,
+            &[
+                "Effekt: 150 kW (maks nettoeffekt)",
+                "Oppgitt rekkevidde: 455 km etter WLTP",
+                "Frist for neste EU-kontroll: 30. september 2026 (fristen er passert",
+                "Tillatt tilhengervekt: 750 kg med brems, 300 kg uten brems",
+            ],
+        );
+        assert!(!text.contains("NEDC"), "{text}");
+    }
+
+    #[test]
+    fn use_and_used_import_are_described() {
+        let taxi = describe_fixture("drosje-tesla-modely-eh91427.json");
+        assert_has(
+            &taxi,
+            &[
+                "Registrert bruk: drosje (taxi)",
+                "Effekt per motor: elmotor 158 kW (maks nettoeffekt), 60 kW (maks timeeffekt); elmotor 220 kW",
+                "(fristen er passert",
+            ],
+        );
+        let import = describe_fixture("bruktimport-audi-etron-ef38260.json");
+        assert_has(
+            &import,
+            &["Bruktimportert fra Tyskland; kilometerstand ved import: 48 210 km"],
+        );
+        let rental = describe_fixture("avregistrert-trimmet-nissan-leaf-eb73051.json");
+        assert_has(&rental, &["Registrert bruk: Utleievogn."]);
+        let minimal = describe_fixture("minimal-lj58016.json");
+        for absent in [
+            "bruk",
+            "Bruktimportert",
+            "tilhenger",
+            "Effekt",
+            "EU-kontroll",
+        ] {
+            assert!(!minimal.contains(absent), "{absent} in:\n{minimal}");
+        }
+    }
+
+    #[test]
+    fn a_range_measured_another_way_is_not_called_nedc() {
+        for (standard, expected) in [
+            (
+                "other",
+                "300 km (registeret oppgir en annen målemetode enn WLTP og NEDC)",
+            ),
+            ("unknown", "300 km (målemetoden er ikke oppgitt)"),
+        ] {
+            let summary = VehicleSummary {
+                range_km: Some(300),
+                range_standard: Some(standard.to_owned()),
+                ..empty_summary()
+            };
+            let text = describe_vehicle_nb(&summary);
+            assert_has(&text, &[expected]);
+            assert!(!text.contains("etter NEDC"), "{text}");
+        }
+    }
+
+    #[test]
+    fn towing_zero_means_not_approved() {
+        let line = |braked, unbraked| {
+            towing_line(&Towing {
+                braked_kg: braked,
+                unbraked_kg: unbraked,
+            })
+        };
+        assert_eq!(
+            line(Some(0), Some(0)).as_deref(),
+            Some("Tilhenger: ikke godkjent for tilhengerkjøring")
+        );
+        assert_eq!(
+            line(Some(1500), Some(0)).as_deref(),
+            Some("Tillatt tilhengervekt: 1 500 kg med brems, ikke godkjent uten brems")
+        );
+        assert_eq!(line(None, None), None);
     }
 }

@@ -40,8 +40,8 @@ pub(crate) struct App {
     pub(crate) vegvesen: FakeVegvesen,
 }
 
-/// The fake register: the invented battery-electric Kia Niro (EC 47213) and plug-in hybrid
-/// Skoda Superb (DN 61834) fixtures; other plates are
+/// The fake register: the invented battery-electric Kia Niro (EC 47213), plug-in hybrid
+/// Skoda Superb (DN 61834) and used-import Audi e-tron (EF 38260) fixtures; other plates are
 /// unknown (204).
 pub(crate) async fn fake_vegvesen() -> FakeVegvesen {
     FakeVegvesen::start(
@@ -58,6 +58,13 @@ pub(crate) async fn fake_vegvesen() -> FakeVegvesen {
                 vec![Reply::json(
                     200,
                     vegvesen_fixture("phev-skoda-superb-dn61834.json"),
+                )],
+            ),
+            (
+                "EF38260",
+                vec![Reply::json(
+                    200,
+                    vegvesen_fixture("bruktimport-audi-etron-ef38260.json"),
                 )],
             ),
         ],

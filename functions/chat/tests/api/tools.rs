@@ -128,6 +128,72 @@ async fn two_tools_in_one_turn_are_both_looked_up_and_answered_in_order() {
     assert_eq!(tool_result(tools[1])["vehicle"]["model"], "SUPERB");
 }
 
+/// The facts buyers ask about reach the model in the tool result, as the summary has them:
+/// power per motor (never summed), the range's test method, use, used import, towing weights
+/// and whether the EU-kontroll is overdue.
+#[tokio::test]
+async fn the_tool_result_has_each_motor_the_range_method_use_import_towing_and_eu_kontroll() {
+    let app = App::start(
+        vec![
+            Script::tool_reply(&[
+                ("call_a", "EC47213"),
+                ("call_b", "DN61834"),
+                ("call_c", "EF38260"),
+            ]),
+            Script::text_reply(&["Tre biler."]),
+        ],
+        &[],
+    )
+    .await;
+    let (status, body) = app.chat_json(&json!({"message": "Tre biler"})).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = app.llm.bodies();
+    let tools = tool_messages(&sent[1]);
+    assert_eq!(tools.len(), 3);
+
+    let bev = &tool_result(tools[0])["vehicle"];
+    assert_eq!(
+        bev["motors"],
+        json!([{"kind": "electric", "fuels": ["electric"],
+                "max_net_power_kw": 150.0, "max_hourly_power_kw": 35.0}])
+    );
+    assert_eq!(bev["power_kw"], 150.0);
+    assert_eq!(bev["range_standard"], "wltp");
+    assert_eq!(bev["range_test_method"], "WLTP");
+    assert_eq!(
+        bev["usage"],
+        json!({"code": "EGENTRANSP_ANNEN", "text": "Egentransport", "kind": "own_transport"})
+    );
+    assert_eq!(bev["used_import"], Value::Null);
+    assert_eq!(bev["towing"], json!({"braked_kg": 750, "unbraked_kg": 300}));
+    // Due 2026-09-30: overdue on any day after, as the lookup runs today.
+    assert_eq!(bev["eu_control_deadline"], "2026-09-30");
+    assert_eq!(bev["eu_control_overdue"], true);
+
+    let phev = &tool_result(tools[1])["vehicle"];
+    assert_eq!(phev["motors"][0]["kind"], "combustion");
+    assert_eq!(phev["motors"][0]["max_net_power_kw"], 110.0);
+    assert_eq!(phev["motors"][1]["kind"], "electric");
+    assert_eq!(phev["motors"][1]["max_net_power_kw"], 85.0);
+    assert_eq!(phev["motors"][1]["max_hourly_power_kw"], 40.0);
+    assert_eq!(phev["power_kw"], Value::Null, "never a sum of the motors");
+    assert_eq!(phev["range_standard"], "nedc");
+    assert_eq!(phev["range_test_method"], "NEDC");
+    assert_eq!(
+        phev["towing"],
+        json!({"braked_kg": 1800, "unbraked_kg": 750})
+    );
+    assert!(phev["eu_control_overdue"].is_boolean(), "{phev}");
+
+    let import = &tool_result(tools[2])["vehicle"];
+    assert_eq!(
+        import["used_import"],
+        json!({"country": "Tyskland", "odometer_km_at_import": 48210})
+    );
+    assert_eq!(import["first_registration"], "2019-11-21");
+    assert_eq!(import["first_registration_norway"], "2022-01-17");
+}
+
 #[tokio::test]
 async fn an_invalid_or_unknown_plate_goes_back_to_the_model_as_a_tool_error() {
     let app = App::start(
