@@ -91,9 +91,9 @@ pub struct FaqIndex {
     bm25: Bm25,
     /// Every stem in the FAQ, used to split compound words into parts the index knows.
     vocabulary: HashSet<String>,
-    /// Every word of the FAQ (folded, before stemming) with its stem, grouped by length, to
-    /// match misspelt words.
-    words_by_len: HashMap<usize, Vec<(Vec<char>, String)>>,
+    /// Every word of the FAQ (folded, before stemming) with its letter counts and its stem,
+    /// grouped by length, to match misspelt words.
+    words_by_len: HashMap<usize, Vec<(Vec<char>, Letters, String)>>,
 }
 
 impl std::fmt::Debug for FaqIndex {
@@ -271,9 +271,17 @@ impl FaqIndex {
             1
         };
         let mut best: Option<(usize, &String)> = None;
+        let mut rows: [Vec<usize>; 3] = Default::default();
+        let letters = Letters::of(&chars);
         for len in chars.len().saturating_sub(max)..=chars.len() + max {
-            for (candidate, stem) in self.words_by_len.get(&len).into_iter().flatten() {
-                if let Some(distance) = edit_distance(&chars, candidate, max)
+            for (candidate, candidate_letters, stem) in
+                self.words_by_len.get(&len).into_iter().flatten()
+            {
+                // Cheap lower bound first: most words differ in more letters than `max`.
+                if letters.bag_distance(candidate_letters) > max {
+                    continue;
+                }
+                if let Some(distance) = edit_distance(&chars, candidate, max, &mut rows)
                     && best.is_none_or(|(d, _)| distance < d)
                 {
                     best = Some((distance, stem));
@@ -314,7 +322,7 @@ impl FaqIndex {
             .flatten()
             .flat_map(|(tokens, _)| tokens.iter().cloned())
             .collect();
-        let mut words_by_len: HashMap<usize, Vec<(Vec<char>, String)>> = HashMap::new();
+        let mut words_by_len: HashMap<usize, Vec<(Vec<char>, Letters, String)>> = HashMap::new();
         let mut seen: HashSet<String> = HashSet::new();
         for entry in &entries {
             let texts = std::iter::once(&entry.question)
@@ -323,10 +331,11 @@ impl FaqIndex {
             for token in texts.flat_map(|text| words(text)) {
                 if seen.insert(token.word.clone()) {
                     let chars: Vec<char> = token.word.chars().collect();
+                    let letters = Letters::of(&chars);
                     words_by_len
                         .entry(chars.len())
                         .or_default()
-                        .push((chars, token.stem));
+                        .push((chars, letters, token.stem));
                 }
             }
         }
@@ -401,36 +410,79 @@ impl FaqIndex {
     }
 }
 
+/// How many times each letter a–z occurs in a word, and how many other characters: the
+/// "bag distance" between two words is a lower bound of their edit distance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Letters([u8; 27]);
+
+impl Letters {
+    fn of(word: &[char]) -> Self {
+        let mut counts = [0u8; 27];
+        for c in word {
+            let slot = if c.is_ascii_lowercase() {
+                usize::from(*c as u8 - b'a')
+            } else {
+                26
+            };
+            if let Some(count) = counts.get_mut(slot) {
+                *count = count.saturating_add(1);
+            }
+        }
+        Letters(counts)
+    }
+
+    /// Letters one word has more of, or the other, whichever is larger: each edit changes at
+    /// most one of each, so this never exceeds the edit distance.
+    fn bag_distance(&self, other: &Letters) -> usize {
+        let (mut more, mut fewer) = (0usize, 0usize);
+        for (a, b) in self.0.iter().zip(&other.0) {
+            if a > b {
+                more += usize::from(a - b);
+            } else {
+                fewer += usize::from(b - a);
+            }
+        }
+        more.max(fewer)
+    }
+}
+
 /// The optimal-string-alignment distance between `a` and `b` (insertions, deletions,
 /// substitutions and swaps of neighbours, one edit each), or `None` if it exceeds `max`.
-fn edit_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+/// Three rolling rows; `rows` is scratch space reused between calls.
+fn edit_distance(a: &[char], b: &[char], max: usize, rows: &mut [Vec<usize>; 3]) -> Option<usize> {
     if a.len().abs_diff(b.len()) > max {
         return None;
     }
     let width = b.len() + 1;
-    let mut rows = vec![vec![0usize; width]; a.len() + 1];
-    for (j, cell) in rows[0].iter_mut().enumerate() {
+    for row in rows.iter_mut() {
+        row.clear();
+        row.resize(width, 0);
+    }
+    let [before, previous, current] = rows;
+    for (j, cell) in previous.iter_mut().enumerate() {
         *cell = j;
     }
     for i in 1..=a.len() {
-        rows[i][0] = i;
+        current[0] = i;
         let mut row_min = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
+            let mut d = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(rows[i - 2][j - 2] + 1);
+                d = d.min(before[j - 2] + 1);
             }
-            rows[i][j] = d;
+            current[j] = d;
             row_min = row_min.min(d);
         }
         if row_min > max {
             return None;
         }
+        std::mem::swap(before, previous);
+        std::mem::swap(previous, current);
     }
-    let distance = rows[a.len()][b.len()];
+    let distance = previous[b.len()];
     (distance <= max).then_some(distance)
 }
 
@@ -656,6 +708,44 @@ mod tests {
         );
         assert_eq!(index.split_compound("pizzaoppskrift"), None);
         assert_eq!(index.split_compound("2025"), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_one_edit_per_insert_delete_change_or_swap() {
+        let mut rows: [Vec<usize>; 3] = Default::default();
+        let mut d = |a: &str, b: &str, max: usize| {
+            let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            edit_distance(&a, &b, max, &mut rows)
+        };
+        assert_eq!(d("rekkevidde", "rekkevidde", 1), Some(0));
+        assert_eq!(d("rekkevide", "rekkevidde", 1), Some(1), "deletion");
+        assert_eq!(d("garrranti", "garanti", 2), Some(2), "two insertions");
+        assert_eq!(d("varmepumep", "varmepumpe", 1), Some(1), "swap");
+        assert_eq!(d("ladeboks", "ladebox", 1), None, "two edits, one allowed");
+        assert_eq!(d("abc", "abcdef", 2), None, "lengths too far apart");
+        assert_eq!(d("", "ab", 2), Some(2));
+    }
+
+    #[test]
+    fn misspelt_words_and_words_written_apart_find_their_entry() {
+        for (query, expected) in [
+            ("rekkevide om vinteren", "rekkevidde-vinter"),
+            ("batterigarrantien", "batterigaranti"),
+            ("varmepumep elbil", "varmepumpe"),
+            ("hurtig lading skader batteriet", "hurtiglading-slitasje"),
+            ("kjop av brukt elbil", "brukt-elbil-kjop"),
+            (
+                "kor mykje kostar det å byte batteri",
+                "batteribytte-kostnad",
+            ),
+        ] {
+            assert_eq!(top_id(query), Some(expected), "query {query:?}");
+        }
+        let index = FaqIndex::global();
+        assert!(index.is_on_topic("what does SoH mean"));
+        assert!(index.is_on_topic("ka e SoH"));
+        assert!(!index.is_on_topic("hvor mye koster en ny mobil"));
+        assert!(!index.is_on_topic("hva koster det"));
     }
 
     #[test]

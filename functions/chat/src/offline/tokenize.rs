@@ -64,7 +64,7 @@ const ENGLISH_STOP_WORDS: &[&str] = &[
     "how", "i", "if", "im", "in", "is", "it", "just", "know", "me", "mean", "means", "more",
     "much", "my", "of", "ok", "okay", "on", "or", "our", "please", "really", "should", "so",
     "tell", "than", "that", "the", "there", "this", "to", "very", "want", "was", "we", "what",
-    "when", "which", "why", "will", "with", "would", "you", "your",
+    "when", "which", "why", "will", "with", "would", "you", "your", "between", "next",
 ];
 
 /// Words brought to the bokmål word the FAQ uses before stemming: nynorsk and dialect forms
@@ -98,7 +98,14 @@ const WORD_MAP: &[(&str, &str)] = &[
     ("cable", "kabel"), ("car", "bil"), ("cars", "bil"), ("electric", "elektrisk"),
     ("ev", "elbil"), ("evs", "elbil"), ("damage", "skade"), ("safe", "trygt"), ("often", "ofte"),
     ("capacity", "kapasitet"), ("bars", "streker"), ("degradation", "degradering"),
-    ("inspection", "kontroll"), ("recall", "tilbakekalling"),
+    ("inspection", "kontroll"), ("recall", "tilbakekalling"), ("difference", "forskjell"),
+    ("owner", "eier"), ("owners", "eier"), ("transfer", "overføre"), ("store", "lagre"),
+    ("storage", "lagring"), ("lifespan", "levetid"), ("replace", "bytte"),
+    ("replacement", "bytte"), ("repair", "reparere"), ("connector", "kontakt"),
+    ("plug", "kontakt"), ("heating", "oppvarming"), ("speed", "fart"),
+    ("highway", "motorvei"), ("percent", "prosent"), ("night", "natt"),
+    ("cheapest", "billigst"), ("public", "offentlig"), ("station", "stasjon"),
+    ("stations", "stasjon"), ("consumption", "forbruk"), ("tyre", "dekk"), ("tire", "dekk"),
 ];
 
 /// The stop words, folded like the words they are compared with.
