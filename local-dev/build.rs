@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions/list.txt");
+    // Read at run time, not with `env!`: a build script compiled for one checkout may be reused
+    // for another that shares the target directory (CI's fresh-clone run does).
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let list = Path::new(&manifest_dir).join("../functions/list.txt");
     println!("cargo::rerun-if-changed={}", list.display());
     let text = std::fs::read_to_string(&list)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", list.display()));

@@ -64,7 +64,10 @@ impl Context {
             .shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(found) = map.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref::<T>()) {
+        if let Some(found) = map
+            .get(&TypeId::of::<T>())
+            .and_then(|b| b.downcast_ref::<T>())
+        {
             return found.clone();
         }
         let value = init(&self.env);
@@ -98,7 +101,10 @@ mod tests {
         let b = ctx.shared(make);
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(builds.load(std::sync::atomic::Ordering::Relaxed), 1);
-        assert_ne!(Arc::as_ptr(&Context::default().shared(make)), Arc::as_ptr(&a));
+        assert_ne!(
+            Arc::as_ptr(&Context::default().shared(make)),
+            Arc::as_ptr(&a)
+        );
     }
 
     #[test]

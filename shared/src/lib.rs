@@ -13,6 +13,8 @@
 //!   Lambda runtime, the router shared with the local runner, and the request adapter that makes
 //!   a plain HTTP request look exactly like an API Gateway v2 one.
 //! - [`telemetry`]: tracing set-up, human lines or flat JSON lines (`LOG_FORMAT=json`).
+//! - [`limit`]: who the client is (`X-Forwarded-For`, IPv6 by /64, fail closed) and the
+//!   per-client rate limit in front of the costly functions.
 //! - [`outbound`]: lazily built HTTP clients for upstreams (rustls, ring).
 //! - [`plate`]: [`plate::Plate`], a Norwegian registration plate parsed and normalised once;
 //!   everything that looks a plate up takes a `Plate`.
@@ -24,6 +26,7 @@
 pub mod config;
 pub mod context;
 pub mod http;
+pub mod limit;
 pub mod outbound;
 pub mod plate;
 pub mod runtime;

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use elbatt::config::{ConfigError, Env, Secret, VarSpec, derived, optional, secret, var};
+use elbatt::limit::{ClientIdentity, Rate};
 
 use crate::clock::Clock;
 use crate::llm::wire::TokenLimit;
@@ -111,11 +112,6 @@ pub const CHAT_RATE_LIMIT_PER_MINUTE: VarSpec = var(
     "requests per client IP per minute (per instance)",
 );
 pub const CHAT_RATE_LIMIT_BURST: VarSpec = var("CHAT_RATE_LIMIT_BURST", "5", "burst allowance");
-pub const CHAT_TRUSTED_PROXY_HOPS: VarSpec = var(
-    "CHAT_TRUSTED_PROXY_HOPS",
-    "1",
-    "right-most X-Forwarded-For entries added by trusted proxies",
-);
 pub const OPENROUTER_REFERER: VarSpec = var(
     "OPENROUTER_REFERER",
     "https://elbatt.no",
@@ -153,7 +149,6 @@ pub const VARIABLES: &[VarSpec] = &[
     CHAT_MAX_HISTORY_CHARS,
     CHAT_RATE_LIMIT_PER_MINUTE,
     CHAT_RATE_LIMIT_BURST,
-    CHAT_TRUSTED_PROXY_HOPS,
     OPENROUTER_REFERER,
     OPENROUTER_TITLE,
 ];
@@ -276,13 +271,11 @@ pub struct Limits {
     pub max_history_chars: usize,
 }
 
-/// Per-client request rate on `/chat` (per instance).
+/// Per-client request rate on `/chat` (per instance), and how the client is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
-    pub per_minute: u32,
-    pub burst: u32,
-    /// Right-most `X-Forwarded-For` entries added by trusted proxies (Scaleway's ingress, nginx).
-    pub trusted_hops: usize,
+    pub rate: Rate,
+    pub client: ClientIdentity,
 }
 
 impl ChatConfig {
@@ -393,9 +386,11 @@ impl ChatConfig {
                 max_history_chars: env.value(&CHAT_MAX_HISTORY_CHARS)?,
             },
             rate_limit: RateLimit {
-                per_minute,
-                burst: env.value::<u32>(&CHAT_RATE_LIMIT_BURST)?.max(1),
-                trusted_hops: env.value(&CHAT_TRUSTED_PROXY_HOPS)?,
+                rate: Rate {
+                    per_minute,
+                    burst: env.value::<u32>(&CHAT_RATE_LIMIT_BURST)?.max(1),
+                },
+                client: ClientIdentity::from_env(env)?,
             },
         })
     }

@@ -8,13 +8,12 @@
 //!
 //! Layout: [`api`] (request decoding, limits, errors), [`config`], [`assistant`] (one turn:
 //! tools, fallbacks, offline), [`llm`] (the chat-completions client), [`offline`] (FAQ, BM25,
-//! plate detection), [`sse`] (events on the wire), [`guard`] (rate limiting).
+//! plate detection), [`sse`] (events on the wire); the per-client rate limit is `elbatt::limit`.
 
 pub mod api;
 pub mod assistant;
 pub mod clock;
 pub mod config;
-pub mod guard;
 pub mod llm;
 pub mod offline;
 pub mod sse;
@@ -33,7 +32,7 @@ use tokio::sync::mpsc;
 use crate::api::{ChatError, Turn, is_json};
 use crate::assistant::Assistant;
 use crate::config::ChatConfig;
-use crate::guard::Limiter;
+use elbatt::limit::Limiter;
 
 /// The chat function.
 #[derive(Debug, Clone)]
@@ -49,23 +48,19 @@ impl Chat {
         let cfg = Arc::new(cfg);
         Chat {
             assistant: Arc::new(Assistant::new(Arc::clone(&cfg), vehicles)),
-            limiter: Arc::new(Limiter::new(&cfg.rate_limit)),
+            limiter: Arc::new(Limiter::new(cfg.rate_limit.rate)),
             cfg,
         }
     }
 
     async fn answer(&self, req: Request) -> Result<Response, ChatError> {
         let headers = req.headers();
-        if let Some(ip) = self
-            .limiter
-            .client_ip(headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
-        {
-            self.limiter
-                .check(ip)
-                .map_err(|secs| ChatError::RateLimited {
-                    retry_after_secs: secs,
-                })?;
-        }
+        let client = self.cfg.rate_limit.client.key(headers);
+        self.limiter
+            .check(client)
+            .map_err(|secs| ChatError::RateLimited {
+                retry_after_secs: secs,
+            })?;
         if !is_json(
             headers
                 .get(header::CONTENT_TYPE)
@@ -113,8 +108,11 @@ impl Function for Chat {
     const NAME: &'static str = "chat";
     const METHODS: &'static [Method] = &[Method::POST];
     const STREAMS: bool = true;
-    const VARIABLES: &'static [&'static [VarSpec]] =
-        &[elbatt::vehicle::VARIABLES, config::VARIABLES];
+    const VARIABLES: &'static [&'static [VarSpec]] = &[
+        elbatt::vehicle::VARIABLES,
+        elbatt::limit::VARIABLES,
+        config::VARIABLES,
+    ];
     type Error = ChatError;
 
     /// Missing keys are not errors: offline mode and "plate lookup not configured" answer

@@ -76,7 +76,9 @@ fn exit_code(err: &PlateLookupError) -> u8 {
         PlateLookupError::MissingPlate | PlateLookupError::InvalidPlate(_) => EXIT_INVALID_PLATE,
         PlateLookupError::NotFound => EXIT_NOT_FOUND,
         PlateLookupError::Lookup(LookupError::NotConfigured) => EXIT_NOT_CONFIGURED,
-        PlateLookupError::Lookup(_) => EXIT_UPSTREAM,
+        // A job calls `lookup` directly and meets no rate limit; were it to, it is the same
+        // "try again later" as an upstream refusal.
+        PlateLookupError::Lookup(_) | PlateLookupError::RateLimited { .. } => EXIT_UPSTREAM,
     }
 }
 
@@ -196,7 +198,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unconfigured_job_reports_and_exits_78() {
-        let lookup = PlateLookup::new(None);
+        let lookup = PlateLookup::from_context(&Context::default()).unwrap();
         let mut out = Vec::new();
         let code = run(&lookup, args(&["SU18018", "EK39085"]), &mut out).await;
         assert_eq!(code, EXIT_NOT_CONFIGURED);
@@ -207,7 +209,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_plates_are_reported_per_line_and_exit_2() {
-        let lookup = PlateLookup::new(None);
+        let lookup = PlateLookup::from_context(&Context::default()).unwrap();
         let mut out = Vec::new();
         let code = run(&lookup, args(&["!!", "", "A"]), &mut out).await;
         assert_eq!(code, EXIT_INVALID_PLATE);

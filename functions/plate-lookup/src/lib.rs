@@ -14,9 +14,10 @@ pub mod job;
 
 use std::sync::Arc;
 
-use elbatt::config::{ConfigError, VarSpec};
+use elbatt::config::{ConfigError, VarSpec, var};
 use elbatt::context::Context;
 use elbatt::http::{BoxFuture, Function, HttpError, Request, RequestExt, Response, json};
+use elbatt::limit::{ClientIdentity, Limiter, Rate};
 use elbatt::plate::{Plate, PlateError};
 use elbatt::vehicle::VehicleSummary;
 use elbatt::vehicle::client::LookupError;
@@ -27,10 +28,28 @@ use serde::Serialize;
 /// Credit the data source, as Statens vegvesen asks.
 pub const SOURCE: &str = "Statens vegvesen (Kjøretøyregisteret)";
 
+pub const PLATE_RATE_LIMIT_PER_MINUTE: VarSpec = var(
+    "PLATE_RATE_LIMIT_PER_MINUTE",
+    "30",
+    "lookups that need Statens vegvesen (not cached) per client per minute (per instance)",
+);
+pub const PLATE_RATE_LIMIT_BURST: VarSpec = var(
+    "PLATE_RATE_LIMIT_BURST",
+    "10",
+    "burst allowance for those lookups",
+);
+
+/// What plate-lookup reads itself (besides the vehicle lookup's and the client identity's).
+pub const VARIABLES: &[VarSpec] = &[PLATE_RATE_LIMIT_PER_MINUTE, PLATE_RATE_LIMIT_BURST];
+
 /// The plate-lookup function: the shared vehicle service, or nothing when unconfigured.
 #[derive(Debug, Clone)]
 pub struct PlateLookup {
     service: Option<Arc<VehicleService>>,
+    /// Every new plate costs one call from a 50,000-a-day key, so lookups that would call
+    /// Statens vegvesen are limited per client; cached answers are not.
+    limiter: Arc<Limiter>,
+    client: ClientIdentity,
 }
 
 /// The success body.
@@ -46,6 +65,7 @@ pub struct LookupResponse<'a> {
 #[derive(Debug)]
 pub enum PlateLookupError {
     MissingPlate,
+    RateLimited { retry_after_secs: u64 },
     InvalidPlate(PlateError),
     NotFound,
     Lookup(LookupError),
@@ -59,6 +79,10 @@ impl std::fmt::Display for PlateLookupError {
             }
             PlateLookupError::InvalidPlate(e) => write!(f, "{e}"),
             PlateLookupError::NotFound => f.write_str("no vehicle with that plate"),
+            PlateLookupError::RateLimited { retry_after_secs } => write!(
+                f,
+                "too many lookups of new plates; try again in {retry_after_secs} s"
+            ),
             PlateLookupError::Lookup(e) => write!(f, "{e}"),
         }
     }
@@ -70,6 +94,7 @@ impl HttpError for PlateLookupError {
             PlateLookupError::MissingPlate => StatusCode::BAD_REQUEST,
             PlateLookupError::InvalidPlate(e) => e.status(),
             PlateLookupError::NotFound => StatusCode::NOT_FOUND,
+            PlateLookupError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             PlateLookupError::Lookup(e) => e.status(),
         }
     }
@@ -78,6 +103,7 @@ impl HttpError for PlateLookupError {
             PlateLookupError::MissingPlate => "plate_missing",
             PlateLookupError::InvalidPlate(e) => HttpError::code(e),
             PlateLookupError::NotFound => "not_found",
+            PlateLookupError::RateLimited { .. } => "rate_limited",
             PlateLookupError::Lookup(e) => e.code(),
         }
     }
@@ -91,6 +117,9 @@ impl HttpError for PlateLookupError {
     fn retry_after(&self) -> Option<String> {
         match self {
             PlateLookupError::Lookup(e) => e.retry_after(),
+            PlateLookupError::RateLimited { retry_after_secs } => {
+                Some(retry_after_secs.to_string())
+            }
             _ => None,
         }
     }
@@ -99,8 +128,12 @@ impl HttpError for PlateLookupError {
 impl PlateLookup {
     /// Uses a shared service (the runner gives chat and plate-lookup the same one, so they share
     /// one cache), or `None` for "not configured".
-    pub fn new(service: Option<Arc<VehicleService>>) -> Self {
-        PlateLookup { service }
+    pub fn new(service: Option<Arc<VehicleService>>, rate: Rate, client: ClientIdentity) -> Self {
+        PlateLookup {
+            service,
+            limiter: Arc::new(Limiter::new(rate)),
+            client,
+        }
     }
 
     pub fn service(&self) -> Option<&Arc<VehicleService>> {
@@ -125,6 +158,12 @@ impl PlateLookup {
 
     async fn answer(&self, req: &Request) -> Result<Response, PlateLookupError> {
         let plate = plate_from(req)?;
+        if self.service.as_ref().is_some_and(|s| !s.is_cached(&plate)) {
+            let client = self.client.key(req.headers());
+            self.limiter
+                .check(client)
+                .map_err(|retry_after_secs| PlateLookupError::RateLimited { retry_after_secs })?;
+        }
         let vehicle = self.lookup(&plate).await?;
         Ok(json(
             StatusCode::OK,
@@ -156,12 +195,25 @@ fn plate_from(req: &Request) -> Result<Plate, PlateLookupError> {
 impl Function for PlateLookup {
     const NAME: &'static str = "plate-lookup";
     const METHODS: &'static [Method] = &[Method::GET];
-    const VARIABLES: &'static [&'static [VarSpec]] = &[elbatt::vehicle::VARIABLES];
+    const VARIABLES: &'static [&'static [VarSpec]] = &[
+        elbatt::vehicle::VARIABLES,
+        elbatt::limit::VARIABLES,
+        VARIABLES,
+    ];
     type Error = PlateLookupError;
 
     /// A missing key is not an error: lookups then answer 503.
     fn from_context(ctx: &Context) -> Result<Self, ConfigError> {
-        Ok(Self::new(ctx.vehicles()?))
+        let env = ctx.env();
+        let rate = Rate {
+            per_minute: env.value::<u32>(&PLATE_RATE_LIMIT_PER_MINUTE)?.max(1),
+            burst: env.value::<u32>(&PLATE_RATE_LIMIT_BURST)?.max(1),
+        };
+        Ok(Self::new(
+            ctx.vehicles()?,
+            rate,
+            ClientIdentity::from_env(env)?,
+        ))
     }
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, PlateLookupError>> {

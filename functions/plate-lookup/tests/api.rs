@@ -21,6 +21,9 @@ fn env_for(fake: &FakeVegvesen) -> Vec<(&'static str, String)> {
         ("VEGVESEN_API_KEY", "test-key".to_owned()),
         ("VEGVESEN_ENDPOINT", fake.endpoint()),
         ("VEGVESEN_TIMEOUT_SECS", "0.5".to_owned()),
+        // Tests that look many plates up are not about the rate limit; the one that is
+        // sets its own (later pairs win).
+        ("PLATE_RATE_LIMIT_BURST", "100000".to_owned()),
     ]
 }
 
@@ -424,4 +427,46 @@ async fn the_binary_serves_on_port_when_no_plate_is_given() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 503, "no key: not configured");
+}
+
+#[tokio::test]
+async fn new_plates_are_rate_limited_per_client_but_cached_ones_are_not() {
+    let fake = FakeVegvesen::start(vec![("EC47213", vec![bev()])], Reply::status(204)).await;
+    let mut env = env_for(&fake);
+    env.push(("PLATE_RATE_LIMIT_PER_MINUTE", "1".to_owned()));
+    env.push(("PLATE_RATE_LIMIT_BURST", "2".to_owned()));
+    let server = spawn_with(Env::from_pairs(env)).await;
+    let from = |client_ip: &'static str, plate: &str| {
+        let req = client()
+            .get(server.url(&format!("/{plate}")))
+            .header("x-forwarded-for", client_ip);
+        async move { req.send().await.unwrap() }
+    };
+    // Two new plates use the burst (one found, one not); a third new plate is refused.
+    assert_eq!(from("203.0.113.9", "EC47213").await.status(), 200);
+    assert_eq!(from("203.0.113.9", "AB12345").await.status(), 404);
+    let refused = from("203.0.113.9", "AB12346").await;
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(
+        fake.calls(),
+        2,
+        "the refused lookup never reached Statens vegvesen"
+    );
+    // Cached answers cost nothing upstream and stay available to the same client.
+    assert_eq!(from("203.0.113.9", "EC47213").await.status(), 200);
+    assert_eq!(from("203.0.113.9", "AB12345").await.status(), 404);
+    // Another client (or another /64) has its own bucket; the same /64 shares it.
+    assert_eq!(from("198.51.100.4", "AB12346").await.status(), 404);
+    assert_eq!(from("2001:db8:5:6::1", "AB12347").await.status(), 404);
+    assert_eq!(from("2001:db8:5:6::2", "AB12348").await.status(), 404);
+    assert_eq!(from("2001:db8:5:6::3", "AB12349").await.status(), 429);
+    assert_eq!(fake.calls(), 5);
 }

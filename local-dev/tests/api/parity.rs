@@ -95,7 +95,8 @@ const QUERY: &str = "plate=SU%2018018&x=1&x=2&empty=&%C3%B8=%C3%A5";
 
 #[tokio::test]
 async fn a_handler_sees_the_same_request_through_the_runner_and_through_lambda() {
-    // Through the runner, mounted at /echo (the prefix is stripped).
+    // Through the runner, mounted at /echo (the prefix is stripped), behind an ingress that
+    // wrote the client into X-Forwarded-For, as Scaleway's does.
     let router = Router::new(CorsConfig {
         origins: vec![],
         allow_localhost: false,
@@ -105,6 +106,7 @@ async fn a_handler_sees_the_same_request_through_the_runner_and_through_lambda()
     let via_runner: Value = crate::helpers::client()
         .post(server.url(&format!("/echo{PATH}?{QUERY}")))
         .header("x-request-id", "parity-1")
+        .header("x-forwarded-for", "127.0.0.1")
         .header("content-type", "application/json")
         .body(r#"{"message":"hei"}"#)
         .send()
@@ -156,7 +158,9 @@ async fn a_handler_sees_the_same_request_through_the_runner_and_through_lambda()
     // And the values are the expected ones, not merely equal.
     assert_eq!(via_runner["path"], "/a/b%20c");
     assert_eq!(via_runner["raw_path"], "/a/b%20c");
-    assert_eq!(via_runner["x_forwarded_for"], "127.0.0.1");
+    // The client as the ingress wrote it, then the hop each adapter appends (the socket peer;
+    // on Lambda, the source address API Gateway saw): the limiter's hop count means the same.
+    assert_eq!(via_runner["x_forwarded_for"], "127.0.0.1, 127.0.0.1");
     assert_eq!(via_runner["x_forwarded_proto"], "http");
     assert_eq!(via_runner["x_request_id"], "parity-1");
     assert_eq!(via_runner["context"]["request_id"], "parity-1");

@@ -48,6 +48,10 @@ struct State<K, V> {
     /// the fetch. `E` is chosen per call, not per cache, hence the type erasure.
     in_flight: HashMap<K, Box<dyn Any + Send + Sync>>,
     capacity: usize,
+    /// Tells negative answers ("no such vehicle") apart: they may never push a positive one
+    /// out, and at most `negative_capacity` of them are kept.
+    negative: Option<fn(&V) -> bool>,
+    negative_capacity: usize,
     /// A logical clock for least-recently-used eviction: bumped on every store and hit.
     clock: u64,
     stats: CacheStats,
@@ -76,10 +80,29 @@ where
                 entries: HashMap::new(),
                 in_flight: HashMap::new(),
                 capacity,
+                negative: None,
+                negative_capacity: 0,
                 clock: 0,
                 stats: CacheStats::default(),
             })),
         }
+    }
+
+    /// A cache where values for which `is_negative` holds (cheap to get again, and what a
+    /// client can produce at will by asking for made-up keys) take at most
+    /// `negative_capacity` slots and never evict a positive value.
+    pub fn with_negatives(
+        capacity: usize,
+        negative_capacity: usize,
+        is_negative: fn(&V) -> bool,
+    ) -> Self {
+        let cache = Self::new(capacity);
+        {
+            let mut state = cache.lock();
+            state.negative = Some(is_negative);
+            state.negative_capacity = negative_capacity.min(capacity);
+        }
+        cache
     }
 
     /// Returns the fresh value stored for `key`, or fetches it.
@@ -162,6 +185,17 @@ where
     }
 
     /// Stored entries, including expired ones not yet purged.
+    /// Whether a call for `key` now would be answered without a fetch (a fresh entry or one
+    /// already being fetched). Counts nothing.
+    pub fn is_warm(&self, key: &K) -> bool {
+        let state = self.lock();
+        state.in_flight.contains_key(key)
+            || state
+                .entries
+                .get(key)
+                .is_some_and(|e| e.expires_at.is_none_or(|at| at > Instant::now()))
+    }
+
     pub fn len(&self) -> usize {
         self.lock().entries.len()
     }
@@ -204,20 +238,32 @@ impl<K: Eq + Hash + Clone, V: Clone> State<K, V> {
         if self.capacity == 0 || ttl.is_zero() {
             return;
         }
-        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
+        let classify = self.negative;
+        let is_negative = move |v: &V| classify.is_some_and(|f| f(v));
+        let negative = is_negative(&value);
+        let replacing = self.entries.contains_key(&key);
+        if !replacing && self.entries.len() >= self.capacity {
             self.entries
                 .retain(|_, entry| entry.expires_at.is_none_or(|at| at > now));
         }
-        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
-            // A linear scan: eviction happens only when the cache is full, and at the sizes
-            // we use (thousands) it costs microseconds, less than keeping an ordered index.
-            let oldest = self
+        if !replacing && negative {
+            let negatives = self
                 .entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .map(|(key, _)| key.clone());
-            if let Some(oldest) = oldest {
-                self.entries.remove(&oldest);
+                .values()
+                .filter(|e| is_negative(&e.value))
+                .count();
+            if negatives >= self.negative_capacity {
+                // Make room among the negatives only; with none to give up, keep nothing.
+                if !self.evict_lru(|e| is_negative(&e.value)) {
+                    return;
+                }
+            }
+        }
+        if !replacing && self.entries.len() >= self.capacity {
+            // Negatives go first; a negative never takes a positive's place.
+            if !self.evict_lru(|e| is_negative(&e.value)) && (negative || !self.evict_lru(|_| true))
+            {
+                return;
             }
         }
         self.clock += 1;
@@ -227,6 +273,22 @@ impl<K: Eq + Hash + Clone, V: Clone> State<K, V> {
             last_used: self.clock,
         };
         self.entries.insert(key, entry);
+    }
+
+    /// Removes the least recently used entry among those `eligible`; whether there was one. A
+    /// linear scan: eviction happens only when the cache is full, and at the sizes we use
+    /// (thousands) it costs microseconds, less than keeping an ordered index.
+    fn evict_lru(&mut self, eligible: impl Fn(&Entry<V>) -> bool) -> bool {
+        let oldest = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| eligible(entry))
+            .min_by_key(|(_, entry)| entry.last_used)
+            .map(|(key, _)| key.clone());
+        match oldest {
+            Some(oldest) => self.entries.remove(&oldest).is_some(),
+            None => false,
+        }
     }
 }
 
@@ -674,6 +736,55 @@ mod tests {
             calls.load(Ordering::SeqCst),
             0,
             "a future does nothing until polled"
+        );
+    }
+
+    #[tokio::test]
+    async fn negative_answers_never_push_out_positive_ones_and_keep_to_their_share() {
+        // Keys below 100 are vehicles that exist, the rest plates that do not.
+        let cache = Cache::<usize, usize>::with_negatives(4, 2, |v| *v >= 100);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let get = |k: usize| {
+            let calls = Arc::clone(&calls);
+            cache.get_or_fetch(k, move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, TestError>((k, HOUR))
+            })
+        };
+        for k in 0..3 {
+            get(k).await.unwrap();
+        }
+        // A flood of made-up plates: two negatives at a time at most, the three vehicles stay.
+        for k in 100..200 {
+            get(k).await.unwrap();
+        }
+        assert_eq!(cache.len(), 4);
+        let before = calls.load(Ordering::SeqCst);
+        for k in 0..3 {
+            assert_eq!(get(k).await, Ok(k));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            before,
+            "every vehicle is still cached"
+        );
+        // New vehicles take the negatives' slots first; only then is a vehicle evicted.
+        get(3).await.unwrap();
+        assert_eq!(cache.len(), 4);
+        let before = calls.load(Ordering::SeqCst);
+        for k in 0..4 {
+            assert_eq!(get(k).await, Ok(k));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), before, "four vehicles fit");
+        get(4).await.unwrap();
+        let before = calls.load(Ordering::SeqCst);
+        for k in 1..5 {
+            assert_eq!(get(k).await, Ok(k));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            before,
+            "the least recently used one went"
         );
     }
 }

@@ -132,7 +132,11 @@ impl VehicleService {
     pub fn new(config: VehicleConfig) -> Self {
         VehicleService {
             client: Arc::new(VegvesenClient::new(config.client)),
-            cache: Cache::new(config.capacity),
+            // Not-found plates are free to invent: a quarter of the slots at most, and never
+            // at the expense of a vehicle that was found.
+            cache: Cache::with_negatives(config.capacity, (config.capacity / 4).max(1), |v| {
+                v.is_none()
+            }),
             found_ttl: config.found_ttl,
             not_found_ttl: config.not_found_ttl,
         }
@@ -161,6 +165,12 @@ impl VehicleService {
                 Ok((summary, ttl))
             })
             .await
+    }
+
+    /// Whether looking `plate` up now would cost no call to Statens vegvesen (cached, or being
+    /// fetched for someone else). A rate limit on costly lookups asks this first.
+    pub fn is_cached(&self, plate: &Plate) -> bool {
+        self.cache.is_warm(plate)
     }
 
     pub fn cache_stats(&self) -> CacheStats {
