@@ -699,9 +699,15 @@ fn warranty_estimate(
     let note = match basis {
         WarrantyBasis::CommonTerm => BATTERY_WARRANTY_NOTE.to_owned(),
         WarrantyBasis::Manufacturer => {
-            let km = row.km.map_or_else(
-                || "no km limit".to_owned(),
-                |km| format!("{} km, whichever comes first", thousands_en(km)),
+            let term = row.km.map_or_else(
+                || format!("{} years with no km limit", row.years),
+                |km| {
+                    format!(
+                        "{} years or {} km, whichever comes first",
+                        row.years,
+                        thousands_en(km)
+                    )
+                },
             );
             let soh = row
                 .min_soh_percent
@@ -709,10 +715,10 @@ fn warranty_estimate(
                 .unwrap_or_default();
             format!(
                 "Estimate from the manufacturer's published terms for this make, model and \
-                 year: {} years or {km}{soh}. Not this car's own contract: the end date counts \
+                 year: {term}{soh}. Not this car's own contract: the end date counts \
                  from first registration, and the km limit may end the warranty sooner. Check \
                  the car's warranty papers or ask the manufacturer. Source: {}",
-                row.years, row.source
+                row.source
             )
         }
     };
@@ -1709,6 +1715,46 @@ mod tests {
         // 2100 is not a leap year, so this is the one case eight years can hit.
         let warranty = battery_warranty(date!(2092 - 02 - 29), TODAY).expect("in range");
         assert_eq!(warranty.estimated_end, "2100-02-28");
+    }
+
+    #[test]
+    fn a_manufacturers_note_names_the_terms_the_soh_and_the_source() {
+        let (basis, row) = warranty::terms_for(
+            Some("TESLA"),
+            Some("MODEL S"),
+            2016,
+            Powertrain::BatteryElectric,
+        )
+        .expect("a BEV");
+        let estimate = warranty_estimate(basis, &row, date!(2024 - 03 - 01), TODAY);
+        assert_eq!(estimate.km, None);
+        assert!(
+            estimate.note.contains("8 years with no km limit")
+                && estimate.note.contains("Source: https://"),
+            "{}",
+            estimate.note
+        );
+        let (basis, row) = warranty::terms_for(
+            Some("TOYOTA"),
+            Some("BZ4X"),
+            2023,
+            Powertrain::BatteryElectric,
+        )
+        .expect("a BEV");
+        let estimate = warranty_estimate(basis, &row, date!(2033 - 05 - 01), TODAY);
+        assert!(
+            estimate
+                .note
+                .contains("10 years or 1,000,000 km, whichever comes first")
+                && estimate.note.contains("at least 70 %"),
+            "{}",
+            estimate.note
+        );
+        assert!(
+            estimate
+                .condition_nb
+                .is_some_and(|c| c.contains("årlig batterisjekk"))
+        );
     }
 
     #[test]
