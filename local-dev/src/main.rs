@@ -6,6 +6,13 @@ use std::sync::Arc;
 use elbatt::runtime::{EXIT_CONFIG, serve_blocking};
 
 fn main() -> ExitCode {
+    let code = run();
+    // Log lines leave through a writer thread: write what is queued before the process exits.
+    elbatt::telemetry::flush();
+    code
+}
+
+fn run() -> ExitCode {
     let args = match local_dev::Args::parse(std::env::args().skip(1)) {
         Ok(a) if a.help => {
             local_dev::print(&format!("{}\n", local_dev::USAGE));

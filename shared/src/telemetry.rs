@@ -4,10 +4,16 @@
 //! The JSON format is our own rather than tracing-subscriber's: that one nests span fields and
 //! upper-cases the level, while Loki's level detection and our queries want flat lines with a
 //! lowercase `level`, `message` and the request's `request_id` at the top.
+//!
+//! Lines are written by a background thread (tracing-appender's non-blocking writer over a
+//! buffered stderr): a request never waits for a `write` to stderr, and a burst of access-log
+//! lines leaves in a few large writes instead of one system call each. The queue is bounded and
+//! blocks when full (no line is dropped); [`flush`] writes what is queued before the process
+//! exits.
 
 use std::fmt;
 use std::io::IsTerminal;
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -42,6 +48,22 @@ impl LogFormat {
 
 static INIT: Once = Once::new();
 
+/// Keeps the writer thread's guard until [`flush`] takes it.
+static GUARD: Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> = Mutex::new(None);
+
+/// Queued lines at most; a writer that falls this far behind makes loggers wait.
+const QUEUED_LINES: usize = 16_384;
+
+/// Writes every queued line and stops the writer thread. Call before the process exits; lines
+/// logged afterwards are lost.
+pub fn flush() {
+    let guard = GUARD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    drop(guard);
+}
+
 /// Installs the global subscriber once; later calls do nothing (tests call it repeatedly).
 pub fn init(env: &Env) {
     let format = LogFormat::from_env(env);
@@ -52,6 +74,14 @@ pub fn init(env: &Env) {
         let filter = filter
             .parse::<Targets>()
             .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .buffered_lines_limit(QUEUED_LINES)
+            .thread_name("elbatt-log")
+            .finish(std::io::BufWriter::new(std::io::stderr()));
+        *GUARD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
         let registry = tracing_subscriber::registry()
             .with(filter)
             .with(RequestIdLayer);
@@ -59,14 +89,14 @@ pub fn init(env: &Env) {
             LogFormat::Json => registry
                 .with(
                     tracing_subscriber::fmt::layer()
-                        .with_writer(std::io::stderr)
+                        .with_writer(writer)
                         .event_format(JsonLines),
                 )
                 .try_init(),
             LogFormat::Text => registry
                 .with(
                     tracing_subscriber::fmt::layer()
-                        .with_writer(std::io::stderr)
+                        .with_writer(writer)
                         .with_target(false)
                         // Colour codes only help a person at a terminal; in files they are noise.
                         .with_ansi(std::io::stderr().is_terminal()),
@@ -88,12 +118,26 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        let mut visitor = FieldsVisitor::default();
+        // Only `request_id` is wanted, and this runs once per request: no map, no other field.
+        let mut visitor = RequestIdVisitor(None);
         attrs.record(&mut visitor);
-        if let (Some(Value::String(rid)), Some(span)) =
-            (visitor.fields.remove("request_id"), ctx.span(id))
-        {
+        if let (Some(rid), Some(span)) = (visitor.0, ctx.span(id)) {
             span.extensions_mut().insert(RequestId(rid));
+        }
+    }
+}
+
+struct RequestIdVisitor(Option<String>);
+
+impl Visit for RequestIdVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "request_id" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "request_id" {
+            self.0 = Some(format!("{value:?}"));
         }
     }
 }

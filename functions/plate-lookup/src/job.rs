@@ -134,6 +134,13 @@ pub async fn run(
 
 /// The whole job: logging, config, lookups, exit code.
 pub fn main(env: Env, input: JobInput) -> ExitCode {
+    let code = run_job(env, input);
+    // Log lines leave through a writer thread: write what is queued before the process exits.
+    elbatt::telemetry::flush();
+    code
+}
+
+fn run_job(env: Env, input: JobInput) -> ExitCode {
     elbatt::telemetry::init(&env);
     let lookup = match PlateLookup::from_context(&Context::new(env)) {
         Ok(l) => l,

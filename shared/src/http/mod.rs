@@ -217,13 +217,15 @@ pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, mut req: Reques
     let span = tracing::info_span!("request", request_id = %request_id, function = function.name());
 
     let origin = cors::allowed_origin(cors, req.headers()).cloned();
-    let allow = cors::allow_header(function.methods());
     let methods = function.methods();
+    // Only preflights and 405s name the methods: the served path does not build the list.
+    let allow = || cors::allow_header(methods);
     let is_head = method == Method::HEAD && !methods.contains(&Method::HEAD);
 
     let mut resp = if method == Method::OPTIONS && !methods.contains(&Method::OPTIONS) {
-        cors::preflight(req.headers(), origin.as_ref(), &allow)
+        cors::preflight(req.headers(), origin.as_ref(), &allow())
     } else if !(methods.contains(&method) || is_head && methods.contains(&Method::GET)) {
+        let allow = allow();
         let mut resp = error_response(
             &ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

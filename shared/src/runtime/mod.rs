@@ -63,6 +63,13 @@ pub fn run_function<F: Function>() -> ExitCode {
 /// [`run_function`] with an environment already read (a binary that looked at it first, such
 /// as `plate-lookup` deciding on job mode, does not read it twice).
 pub fn run_function_with<F: Function>(env: Env) -> ExitCode {
+    let code = run::<F>(env);
+    // Log lines leave through a writer thread: write what is queued before the process exits.
+    telemetry::flush();
+    code
+}
+
+fn run<F: Function>(env: Env) -> ExitCode {
     let ctx = Context::new(env);
     let env = ctx.env();
     telemetry::init(env);
