@@ -1,0 +1,227 @@
+//! [`Store`]: the one handle per process, shared through the `Context`. It opens the backend
+//! and migrates on first use (the runner's first request or readiness probe, a Function's first
+//! call), retries a failed open at most every [`RETRY_EVERY`], logs when the store goes down or
+//! comes back (once, not per request), and runs retention at start and then hourly, off the
+//! request path.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use elbatt::config::ConfigError;
+use elbatt::context::Context;
+use serde::Serialize;
+
+use crate::Backend;
+use crate::config::{Mode, StoreConfig};
+use crate::model::{StoreError, now_ms};
+use crate::postgres::Postgres;
+use crate::schema::LATEST;
+use crate::sqlite::Sqlite;
+
+/// A failed open is not retried sooner than this (a flood of requests must not become a flood
+/// of connection attempts).
+pub const RETRY_EVERY: Duration = Duration::from_secs(5);
+/// How often retention runs after the first time.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How long readiness waits for the store.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default)]
+struct Attempt {
+    at: Option<Instant>,
+    error: Option<StoreError>,
+}
+
+/// The process's store.
+#[derive(Debug)]
+pub struct Store {
+    cfg: StoreConfig,
+    ready: OnceLock<Arc<dyn Backend>>,
+    opening: tokio::sync::Mutex<Attempt>,
+    down: Mutex<bool>,
+}
+
+/// Readiness as `/ready` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessState {
+    Ok,
+    Degraded,
+    NotConfigured,
+}
+
+/// The store's readiness: state, mode, schema version, and a reason without secrets.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    pub state: ReadinessState,
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Store {
+    pub fn new(cfg: StoreConfig) -> Store {
+        tracing::info!(mode = cfg.mode.name(), "store: {}", cfg.mode.describe());
+        Store {
+            cfg,
+            ready: OnceLock::new(),
+            opening: tokio::sync::Mutex::default(),
+            down: Mutex::new(false),
+        }
+    }
+
+    /// The one store of `ctx` (built on first ask, shared by every function of the process).
+    ///
+    /// # Errors
+    /// A store variable is malformed.
+    pub fn from_context(ctx: &Context) -> Result<Arc<Store>, ConfigError> {
+        ctx.shared(|env| StoreConfig::from_env(env).map(|c| Arc::new(Store::new(c))))
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.cfg.mode
+    }
+
+    /// Whether a store is configured at all (`STORE=off` is not).
+    pub fn enabled(&self) -> bool {
+        !matches!(self.cfg.mode, Mode::Off)
+    }
+
+    /// The backend, opened and migrated.
+    ///
+    /// # Errors
+    /// No store configured, the database unreachable (the error of the last attempt within
+    /// [`RETRY_EVERY`]), or a schema newer than this build's.
+    pub async fn backend(&self) -> Result<Arc<dyn Backend>, StoreError> {
+        if let Some(b) = self.ready.get() {
+            return Ok(Arc::clone(b));
+        }
+        if !self.enabled() {
+            return Err(StoreError::NotConfigured);
+        }
+        let mut attempt = self.opening.lock().await;
+        if let Some(b) = self.ready.get() {
+            return Ok(Arc::clone(b));
+        }
+        if let (Some(at), Some(e)) = (attempt.at, &attempt.error) {
+            if at.elapsed() < RETRY_EVERY {
+                return Err(e.clone());
+            }
+        }
+        attempt.at = Some(Instant::now());
+        match self.open().await {
+            Ok(backend) => {
+                attempt.error = None;
+                self.mark(true, None);
+                self.spawn_retention(Arc::clone(&backend));
+                Ok(Arc::clone(self.ready.get_or_init(|| backend)))
+            }
+            Err(e) => {
+                self.mark(false, Some(&e));
+                attempt.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Arc<dyn Backend>, StoreError> {
+        let backend: Arc<dyn Backend> = match &self.cfg.mode {
+            Mode::Off => return Err(StoreError::NotConfigured),
+            Mode::Memory => Arc::new(Sqlite::in_memory()?),
+            Mode::Sqlite(path) => {
+                let path = path.clone();
+                Arc::new(
+                    tokio::task::spawn_blocking(move || Sqlite::open(&path))
+                        .await
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))??,
+                )
+            }
+            Mode::Postgres(options) => Arc::new(Postgres::new((**options).clone())?),
+        };
+        backend.migrate_to(LATEST).await?;
+        Ok(backend)
+    }
+
+    /// Records a result of the store; logs only when it changes (down → up, up → down).
+    pub fn mark(&self, ok: bool, error: Option<&StoreError>) {
+        let mut down = self
+            .down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ok && *down {
+            tracing::info!(mode = self.cfg.mode.name(), "store: available again");
+        } else if !ok && !*down {
+            let error = error.map(ToString::to_string).unwrap_or_default();
+            tracing::error!(mode = self.cfg.mode.name(), %error, "store: unavailable; chat answers without it until it is back");
+        }
+        *down = !ok;
+    }
+
+    fn spawn_retention(&self, backend: Arc<dyn Backend>) {
+        let Some(retention) = self.cfg.retention else {
+            return;
+        };
+        let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        tokio::spawn(async move {
+            loop {
+                let now = now_ms();
+                match backend.purge(now.saturating_sub(keep_ms), now).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(conversations = n, "store: retention erased conversations")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "store: retention failed; retrying in an hour")
+                    }
+                }
+                tokio::time::sleep(PURGE_EVERY).await;
+            }
+        });
+    }
+
+    /// Opens the store if needed and makes one round trip.
+    pub async fn readiness(&self) -> Readiness {
+        let mode = self.cfg.mode.name();
+        if !self.enabled() {
+            return Readiness {
+                state: ReadinessState::NotConfigured,
+                mode,
+                schema_version: None,
+                reason: None,
+            };
+        }
+        let checked = tokio::time::timeout(PING_TIMEOUT, async {
+            let backend = self.backend().await?;
+            backend.ping().await?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer within 2 s".into())));
+        match checked {
+            Ok(()) => {
+                self.mark(true, None);
+                Readiness {
+                    state: ReadinessState::Ok,
+                    mode,
+                    schema_version: Some(LATEST),
+                    reason: None,
+                }
+            }
+            Err(e) => {
+                self.mark(false, Some(&e));
+                let reason = match &e {
+                    StoreError::SchemaTooNew { .. } => e.to_string(),
+                    _ => "the store does not answer".to_owned(),
+                };
+                Readiness {
+                    state: ReadinessState::Degraded,
+                    mode,
+                    schema_version: None,
+                    reason: Some(reason),
+                }
+            }
+        }
+    }
+}
