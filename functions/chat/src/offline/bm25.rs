@@ -59,11 +59,16 @@ impl Bm25 {
         }
     }
 
+    /// How many documents contain `term`.
+    pub(crate) fn doc_freq(&self, term: &str) -> usize {
+        self.postings.get(term).map_or(0, Vec::len)
+    }
+
     /// Inverse document frequency in the form Lucene uses, `ln(1 + (N - n + 0.5) / (n + 0.5))`,
     /// which never goes negative: a word found in most FAQ entries adds a little instead of
     /// pushing scores below zero.
     pub(crate) fn idf(&self, term: &str) -> f64 {
-        let containing = self.postings.get(term).map_or(0, Vec::len) as f64;
+        let containing = self.doc_freq(term) as f64;
         let total = self.doc_lengths.len() as f64;
         (1.0 + (total - containing + 0.5) / (containing + 0.5)).ln()
     }

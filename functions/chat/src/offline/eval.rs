@@ -51,12 +51,8 @@ fn cases() -> Vec<Case<'static>> {
 
 /// The ids the answer path would consider, best first (empty when it falls back).
 pub(super) fn answer_ids(index: &FaqIndex, message: &str, limit: usize) -> Vec<String> {
-    let query = without_plates(message);
-    if !index.is_on_topic(&query) {
-        return Vec::new();
-    }
     index
-        .search(&query, limit)
+        .answer_hits(&without_plates(message), limit)
         .into_iter()
         .map(|hit| hit.entry.id.clone())
         .collect()

@@ -56,10 +56,20 @@ const MIN_KNOWN_WORDS: usize = 3;
 /// "a question with a stray word" and "another topic that shares a word with the FAQ".
 const MIN_KNOWN_SHARE: f64 = 0.5;
 
+/// A word of the FAQ's questions and alternatives found in at most this share of the entries
+/// is specific to its topic ("varmepumpe", "ladekabel", "batterigaranti"), unlike
+/// "rekkevidde" or "lading", which run through many entries, or words only an answer uses.
+const MAX_SPECIFIC_SHARE: f64 = 0.1;
+/// ... and has a stem this long: short words in questions ("best", "hjelp", "norg") are too
+/// general to stand for a topic.
+const MIN_SPECIFIC_CHARS: usize = 7;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct WordCount {
     known: usize,
     counted: usize,
+    /// Known words specific to a topic (see [`MAX_SPECIFIC_SHARE`]).
+    specific: usize,
 }
 
 static GLOBAL: LazyLock<FaqIndex> = LazyLock::new(FaqIndex::builtin);
@@ -91,6 +101,9 @@ pub struct FaqIndex {
     bm25: Bm25,
     /// Every stem in the FAQ, used to split compound words into parts the index knows.
     vocabulary: HashSet<String>,
+    /// The stems of the questions and alternatives: what the entries are about, as opposed
+    /// to words their answers mention in passing.
+    topic_terms: HashSet<String>,
     /// Every word of the FAQ (folded, before stemming) with its letter counts and its stem,
     /// grouped by length, to match misspelt words.
     words_by_len: HashMap<usize, Vec<(Vec<char>, Letters, String)>>,
@@ -130,10 +143,26 @@ impl FaqIndex {
     /// The entries that best match `query`, best first, at most `limit`, only those scoring
     /// above zero. Ties keep file order, so results are deterministic.
     pub fn search(&self, query: &str, limit: usize) -> Vec<FaqHit<'_>> {
+        self.rank(&self.analyse(query), limit)
+    }
+
+    /// What an offline answer uses: [`search`](Self::search) when the question is on topic
+    /// (see [`is_on_topic`](Self::is_on_topic)), nothing otherwise. The question is analysed
+    /// once for both.
+    pub fn answer_hits(&self, query: &str, limit: usize) -> Vec<FaqHit<'_>> {
+        let analysis = self.analyse(query);
+        if self.on_topic(&analysis) {
+            self.rank(&analysis, limit)
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn rank(&self, analysis: &Analysis, limit: usize) -> Vec<FaqHit<'_>> {
         if limit == 0 {
             return Vec::new();
         }
-        let terms = self.query_terms(query);
+        let terms = analysis.terms();
         let mut hits: Vec<FaqHit<'_>> = self
             .bm25
             .scores(&terms)
@@ -154,94 +183,139 @@ impl FaqIndex {
     /// otherwise be answered from the entry that says "god temperaturstyring". A query is on
     /// topic when more than half of its content words are words the FAQ uses, or when it has
     /// at least [`MIN_KNOWN_WORDS`] of them (a long message tells a story around its question).
-    pub(crate) fn is_on_topic(&self, query: &str) -> bool {
-        let WordCount { known, counted } = self.count_known_words(query);
-        known >= MIN_KNOWN_WORDS || known as f64 > counted as f64 * MIN_KNOWN_SHARE
+    ///
+    /// A two-word question with one unknown word is on topic when its known word is specific
+    /// to a topic: "varmepumpe defekt" is, "rekkevidde pizza" is not.
+    pub fn is_on_topic(&self, query: &str) -> bool {
+        self.on_topic(&self.analyse(query))
     }
 
-    /// Counts the query's distinct content words, and those the FAQ uses directly or as parts
-    /// of a compound. Unknown numbers, car makes and words capitalised inside a sentence (names
-    /// of models and places) are left out: the FAQ is generic and cannot know them.
-    fn count_known_words(&self, query: &str) -> WordCount {
-        let names = capitalised_terms(query);
+    fn on_topic(&self, analysis: &Analysis) -> bool {
+        let WordCount {
+            known,
+            counted,
+            specific,
+        } = self.count(analysis);
+        known >= MIN_KNOWN_WORDS
+            || known as f64 > counted as f64 * MIN_KNOWN_SHARE
+            || (counted == 2 && known == 1 && specific == 1)
+    }
+
+    /// Each word of the question with what the index knows of it, and the words written
+    /// apart that make an FAQ word together.
+    fn analyse(&self, query: &str) -> Analysis {
         let tokens = words(query);
         let joined = self.joined_pairs(&tokens);
-        let mut stems: Vec<(String, bool)> = Vec::new();
-        for (i, token) in tokens.iter().enumerate() {
+        let words = tokens
+            .into_iter()
+            .map(|token| {
+                let exact = self.known_terms(&token.stem);
+                let numeric = token.stem.chars().all(char::is_numeric);
+                let corrected = if exact.is_empty() && !numeric {
+                    self.correct(&token.word)
+                        .map(|stem| {
+                            let mut terms = self.known_terms(&stem);
+                            if terms.is_empty() {
+                                terms.push(stem);
+                            }
+                            terms
+                        })
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                WordAnalysis {
+                    stem: token.stem,
+                    exact,
+                    corrected,
+                }
+            })
+            .collect();
+        Analysis {
+            names: capitalised_terms(query),
+            words,
+            joined,
+        }
+    }
+
+    /// The stem and its compound parts when the FAQ uses the word or both its parts; empty
+    /// when it knows neither.
+    fn known_terms(&self, stem: &str) -> Vec<String> {
+        let parts = self.split_compound(stem);
+        if parts.is_none() && !self.vocabulary.contains(stem) {
+            return Vec::new();
+        }
+        let mut terms = vec![stem.to_owned()];
+        if let Some((head, tail)) = parts {
+            terms.push(head);
+            terms.push(tail);
+        }
+        terms
+    }
+
+    /// Counts the query's distinct content words, and those the FAQ uses directly, as parts
+    /// of a compound, joined with a neighbour or misspelt. Unknown numbers, car makes and words
+    /// capitalised inside a sentence (names of models and places) are left out: the FAQ is
+    /// generic and cannot know them. Generic words ("koster", "ny") are left out too.
+    #[cfg(test)]
+    fn count_known_words(&self, query: &str) -> WordCount {
+        self.count(&self.analyse(query))
+    }
+
+    fn count(&self, analysis: &Analysis) -> WordCount {
+        let max_specific_docs = self.entries.len() as f64 * MAX_SPECIFIC_SHARE;
+        // (stem, known, specific)
+        let mut stems: Vec<(&str, bool, bool)> = Vec::with_capacity(analysis.words.len());
+        for (i, word) in analysis.words.iter().enumerate() {
+            let term = word.stem.as_str();
+            let skipped = is_skipped(term, &analysis.names);
             // A word joined with its neighbour into an FAQ word ("hurtig lading") is known.
-            let in_pair = joined.iter().any(|(at, _)| *at == i || *at + 1 == i);
-            let term = &token.stem;
-            let skipped =
-                term.chars().all(char::is_numeric) || is_neutral(term) || names.contains(term);
-            let known = in_pair
-                || self.vocabulary.contains(term)
-                || self.split_compound(term).is_some()
-                || (!skipped && self.correct(&token.word).is_some());
-            stems.push((token.stem.clone(), known));
+            let joined: Vec<&String> = analysis
+                .joined
+                .iter()
+                .filter(|(at, _)| *at == i || *at + 1 == i)
+                .map(|(_, stem)| stem)
+                .collect();
+            // Only a word written as the FAQ writes it can be specific: a guessed correction
+            // ("steker" → "streker") is too weak a sign on its own.
+            let specific = joined.iter().copied().chain(&word.exact).any(|t| {
+                let docs = self.bm25.doc_freq(t);
+                t.chars().count() >= MIN_SPECIFIC_CHARS
+                    && self.topic_terms.contains(t)
+                    && docs > 0
+                    && docs as f64 <= max_specific_docs
+            });
+            let known = !joined.is_empty()
+                || !word.exact.is_empty()
+                || (!skipped && !word.corrected.is_empty());
+            stems.push((term, known, specific));
         }
         stems.sort_unstable();
         stems.dedup_by(|a, b| {
             a.0 == b.0 && {
                 b.1 |= a.1;
+                b.2 |= a.2;
                 true
             }
         });
         let mut count = WordCount {
             known: 0,
             counted: 0,
+            specific: 0,
         };
-        for (term, known) in &stems {
-            if GENERIC_STEMS.contains(&term.as_str()) {
+        for (term, known, specific) in stems {
+            if GENERIC_STEMS.contains(&term) {
                 continue;
             }
-            if *known {
+            if known {
                 count.known += 1;
                 count.counted += 1;
-            } else if !(term.chars().all(char::is_numeric)
-                || is_neutral(term)
-                || names.contains(term))
-            {
+                count.specific += usize::from(specific);
+            } else if !is_skipped(term, &analysis.names) {
                 count.counted += 1;
             }
         }
         count
-    }
-
-    /// The index terms for a question: each word's stem (or, for a word the FAQ does not use,
-    /// the FAQ word one or two letters from it), the known parts of compounds, and compounds
-    /// written apart joined again ("hurtig lading" also searches "hurtiglading").
-    fn query_terms(&self, query: &str) -> Vec<String> {
-        let tokens = words(query);
-        let mut terms = Vec::with_capacity(tokens.len() * 2);
-        for token in &tokens {
-            let resolved = self.resolve(token);
-            if resolved.is_empty() {
-                terms.push(token.stem.clone());
-            } else {
-                terms.extend(resolved);
-            }
-        }
-        // Only the joined word: its parts are already there as the separate words.
-        terms.extend(self.joined_pairs(&tokens).into_iter().map(|(_, stem)| stem));
-        terms
-    }
-
-    /// What the index knows of one word: its stem and compound parts, or those of the FAQ
-    /// word it is a misspelling of. Empty when it knows nothing.
-    fn resolve(&self, token: &Token) -> Vec<String> {
-        let known =
-            self.vocabulary.contains(&token.stem) || self.split_compound(&token.stem).is_some();
-        if known || token.stem.chars().all(char::is_numeric) {
-            return if known {
-                self.expand_compounds(vec![token.stem.clone()])
-            } else {
-                Vec::new()
-            };
-        }
-        match self.correct(&token.word) {
-            Some(stem) => self.expand_compounds(vec![stem]),
-            None => Vec::new(),
-        }
     }
 
     /// Neighbouring words that together make a word the FAQ uses: (index of the first, stem
@@ -322,6 +396,11 @@ impl FaqIndex {
             .flatten()
             .flat_map(|(tokens, _)| tokens.iter().cloned())
             .collect();
+        let topic_terms: HashSet<String> = fields
+            .iter()
+            .flat_map(|doc| doc.iter().filter(|(_, weight)| *weight > ANSWER_WEIGHT))
+            .flat_map(|(tokens, _)| tokens.iter().cloned())
+            .collect();
         let mut words_by_len: HashMap<usize, Vec<(Vec<char>, Letters, String)>> = HashMap::new();
         let mut seen: HashSet<String> = HashSet::new();
         for entry in &entries {
@@ -343,6 +422,7 @@ impl FaqIndex {
             entries,
             bm25: Bm25::default(),
             vocabulary,
+            topic_terms,
             words_by_len,
         };
         let docs: Vec<Vec<(String, f64)>> = fields
@@ -484,6 +564,47 @@ fn edit_distance(a: &[char], b: &[char], max: usize, rows: &mut [Vec<usize>; 3])
     }
     let distance = previous[b.len()];
     (distance <= max).then_some(distance)
+}
+
+/// A question as the index sees it (see [`FaqIndex::analyse`]).
+struct Analysis {
+    /// Stems of words capitalised inside a sentence: names.
+    names: Vec<String>,
+    words: Vec<WordAnalysis>,
+    /// (index of the first of two neighbouring words, stem of the two joined).
+    joined: Vec<(usize, String)>,
+}
+
+struct WordAnalysis {
+    stem: String,
+    /// The stem and its compound parts, when the FAQ uses the word as written.
+    exact: Vec<String>,
+    /// Otherwise the FAQ word it is one or two letters from, with its parts.
+    corrected: Vec<String>,
+}
+
+impl Analysis {
+    /// The index terms: each word's known terms (as written, else as corrected, else its
+    /// stem), then the joined words; the parts of a joined word are already there.
+    fn terms(&self) -> Vec<String> {
+        let mut terms = Vec::with_capacity(self.words.len() * 2 + self.joined.len());
+        for word in &self.words {
+            if !word.exact.is_empty() {
+                terms.extend(word.exact.iter().cloned());
+            } else if !word.corrected.is_empty() {
+                terms.extend(word.corrected.iter().cloned());
+            } else {
+                terms.push(word.stem.clone());
+            }
+        }
+        terms.extend(self.joined.iter().map(|(_, stem)| stem.clone()));
+        terms
+    }
+}
+
+/// Numbers, car makes and names are not counted for or against a question being on topic.
+fn is_skipped(term: &str, names: &[String]) -> bool {
+    term.chars().all(char::is_numeric) || is_neutral(term) || names.iter().any(|n| n == term)
 }
 
 fn is_neutral(term: &str) -> bool {
@@ -665,7 +786,7 @@ mod tests {
     fn known_words_are_counted_with_names_and_numbers_left_out() {
         let index = FaqIndex::global();
         let count = |query: &str| {
-            let WordCount { known, counted } = index.count_known_words(query);
+            let WordCount { known, counted, .. } = index.count_known_words(query);
             (known, counted)
         };
         assert_eq!(count("lade batteriet om vinteren"), (3, 3));
@@ -746,6 +867,26 @@ mod tests {
         assert!(index.is_on_topic("ka e SoH"));
         assert!(!index.is_on_topic("hvor mye koster en ny mobil"));
         assert!(!index.is_on_topic("hva koster det"));
+    }
+
+    #[test]
+    fn two_words_with_one_unknown_are_on_topic_only_if_the_known_one_is_specific() {
+        let index = FaqIndex::global();
+        for query in [
+            "varmepumpe defekt",
+            "batterigaranti utløpt",
+            "ladekabel glemt",
+        ] {
+            assert!(index.is_on_topic(query), "{query}");
+        }
+        for query in [
+            "rekkevidde pizza",
+            "hvordan steker jeg pannekaker",
+            "kan du hjelpe meg med matteleksene",
+            "hvem er statsminister i Norge",
+        ] {
+            assert!(!index.is_on_topic(query), "{query}");
+        }
     }
 
     #[test]

@@ -52,11 +52,7 @@ pub fn compose_answer(message: &str, vehicles: &[VehicleSummary]) -> OfflineAnsw
 
 fn compose_with(index: &FaqIndex, message: &str, vehicles: &[VehicleSummary]) -> OfflineAnswer {
     let query = without_plates(message);
-    let hits = if index.is_on_topic(&query) {
-        select_hits(index.search(&query, 2))
-    } else {
-        Vec::new()
-    };
+    let hits = select_hits(index.answer_hits(&query, 2));
 
     let mut sections = vec![OFFLINE_NOTICE.to_owned()];
     sections.extend(vehicles.iter().map(describe_vehicle_nb));
