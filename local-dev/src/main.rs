@@ -29,7 +29,8 @@ fn run() -> ExitCode {
         elbatt::telemetry::init(&env);
         let server = local_dev::server_config(&env, &args)?;
         let functions = local_dev::mounts(&env)?;
-        let router = local_dev::assemble(&env, server.host, functions.clone())?;
+        let router = local_dev::assemble(&env, server.host, functions.clone())?
+            .with_body_timeout(server.body_timeout);
         let report = local_dev::startup_report(&router, &env, &functions);
         Ok::<_, elbatt::config::ConfigError>((router, server, report))
     };

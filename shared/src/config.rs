@@ -118,6 +118,16 @@ pub const SHUTDOWN_GRACE_SECS: VarSpec = var(
     "10",
     "how long SIGTERM waits for in-flight requests",
 );
+pub const REQUEST_BODY_TIMEOUT_SECS: VarSpec = var(
+    "REQUEST_BODY_TIMEOUT_SECS",
+    "15",
+    "how long a client may take to send a request body once its head is in (then 408)",
+);
+pub const RESPONSE_WRITE_TIMEOUT_SECS: VarSpec = var(
+    "RESPONSE_WRITE_TIMEOUT_SECS",
+    "30",
+    "how long a client may leave our response unread before it is cut off (streams included)",
+);
 pub const ALLOWED_ORIGINS: VarSpec = var(
     "ALLOWED_ORIGINS",
     "https://elbatt.no,https://www.elbatt.no",
@@ -131,6 +141,8 @@ pub const VARIABLES: &[VarSpec] = &[
     LOG_FORMAT,
     RUST_LOG,
     SHUTDOWN_GRACE_SECS,
+    REQUEST_BODY_TIMEOUT_SECS,
+    RESPONSE_WRITE_TIMEOUT_SECS,
     ALLOWED_ORIGINS,
 ];
 
@@ -392,6 +404,8 @@ pub struct ServerConfig {
     pub host: std::net::IpAddr,
     pub port: u16,
     pub shutdown_grace: Duration,
+    pub body_timeout: Duration,
+    pub write_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -406,6 +420,8 @@ impl ServerConfig {
             host: env.parse_or(HOST.name, default_host)?,
             port: env.parse_or(PORT.name, default_port)?,
             shutdown_grace: env.duration(&SHUTDOWN_GRACE_SECS)?,
+            body_timeout: env.duration(&REQUEST_BODY_TIMEOUT_SECS)?,
+            write_timeout: env.duration(&RESPONSE_WRITE_TIMEOUT_SECS)?,
         })
     }
 }

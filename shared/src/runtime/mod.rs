@@ -113,7 +113,8 @@ fn run<F: Function>(env: Env) -> ExitCode {
         }
         Mode::Http => {
             let name = function.name();
-            let router = Arc::new(Router::single(function, cors));
+            let router =
+                Arc::new(Router::single(function, cors).with_body_timeout(server.body_timeout));
             serve_blocking(router, &server, name)
         }
     }
@@ -141,6 +142,7 @@ pub fn serve_blocking(router: Arc<Router>, server: &ServerConfig, name: &str) ->
         tracing::info!(function = name, addr = %local, "listening");
         let options = server::ServeOptions {
             shutdown_grace: server.shutdown_grace,
+            write_timeout: server.write_timeout,
             ..Default::default()
         };
         match server::serve(listener, router, server::shutdown_signal(), options).await {

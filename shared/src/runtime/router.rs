@@ -14,14 +14,13 @@ use http::{StatusCode, header};
 use http_body_util::BodyExt;
 
 use super::adapter::{Mounted, add_ingress_headers, to_lambda_request};
-use crate::config::CorsConfig;
+use crate::config::{CorsConfig, Env, REQUEST_BODY_TIMEOUT_SECS};
 use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch, error_response, serves};
 
 pub use crate::http::BODY_LIMIT;
 
-/// A client gets this long to send its whole body once its head is in (a client that declares
-/// 5,000 bytes and sends 16 would otherwise hold its connection and buffer for ever).
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most a body buffer starts with before any byte of the body has arrived.
+const PREALLOCATE: usize = 8 * 1024;
 
 /// A function mounted under a path prefix.
 #[derive(Clone)]
@@ -65,7 +64,11 @@ impl Router {
             mounts: Vec::new(),
             cors,
             body_limit: BODY_LIMIT,
-            body_timeout: BODY_TIMEOUT,
+            // A client that declares 5,000 bytes and sends 16 would otherwise hold its
+            // connection and buffer for ever. Binaries set it from REQUEST_BODY_TIMEOUT_SECS.
+            body_timeout: Env::default()
+                .duration(&REQUEST_BODY_TIMEOUT_SECS)
+                .expect("the default of REQUEST_BODY_TIMEOUT_SECS parses"),
         }
     }
 
@@ -238,7 +241,11 @@ impl Router {
         if declared.is_some_and(|len| len > limit.bytes as u64) {
             return too_large();
         }
-        let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(limit.bytes));
+        // Room for what is declared, but never a large buffer on a promise alone: a client that
+        // declares a body and sends nothing must not cost more than a small allocation.
+        let capacity = declared
+            .map_or(0, |len| usize::try_from(len).unwrap_or(usize::MAX))
+            .min(PREALLOCATE);
         let read = read_body(body, limit.bytes, capacity);
         let bytes = match tokio::time::timeout(self.body_timeout, read).await {
             Ok(Ok(bytes)) => bytes,

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 use super::conn::Tracked;
 use super::router::Router;
+use crate::config::{Env, RESPONSE_WRITE_TIMEOUT_SECS, SHUTDOWN_GRACE_SECS};
 
 /// Connection-level limits of the server.
 #[derive(Debug, Clone, Copy)]
@@ -41,13 +42,16 @@ pub struct ServeOptions {
 }
 
 impl Default for ServeOptions {
+    /// The variables' defaults (written once, in their `VarSpec`s) and fixed connection limits.
     fn default() -> Self {
+        let defaults = Env::default();
+        let secs = |var| defaults.duration(var).expect("a variable's default parses");
         ServeOptions {
-            shutdown_grace: Duration::from_secs(10),
+            shutdown_grace: secs(&SHUTDOWN_GRACE_SECS),
             header_read_timeout: Duration::from_secs(15),
             max_connections: 4096,
             max_header_bytes: 64 * 1024,
-            write_timeout: Duration::from_secs(30),
+            write_timeout: secs(&RESPONSE_WRITE_TIMEOUT_SECS),
         }
     }
 }
