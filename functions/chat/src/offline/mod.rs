@@ -311,6 +311,18 @@ mod tests {
     }
 
     #[test]
+    fn everyday_charging_advice_names_one_range() {
+        for entry in FaqIndex::global().entries() {
+            let answer = &entry.answer;
+            assert!(!answer.contains("80–90 %"), "{}: {answer}", entry.id);
+            if answer.contains("i hverdagen") && answer.contains('%') {
+                assert!(answer.contains("80 %"), "{}: {answer}", entry.id);
+            }
+        }
+        assert!(crate::config::DEFAULT_SYSTEM_PROMPT.contains("20–80 %"));
+    }
+
+    #[test]
     fn any_input_gives_an_answer_without_panicking() {
         let long = "lading ".repeat(5_000);
         for message in [
