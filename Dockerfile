@@ -61,9 +61,12 @@ LABEL org.opencontainers.image.title="elbatt-${FUNCTION:-api}" \
       org.opencontainers.image.licenses="MIT"
 # HOST only: the port stays each binary's default (8000 for local-dev, 8080 for a single
 # function) unless the platform sets PORT. LOG_FORMAT=json: flat JSON lines for Cockpit/Loki.
+# DATABASE_PATH: the SQLite store on the /data volume (k8s/app.yaml); set DATABASE_URL for
+# PostgreSQL, or STORE=memory where no disk persists (docs/state.md).
 ENV HOST=0.0.0.0 \
     LOG_FORMAT=json \
-    RUST_LOG=info
+    RUST_LOG=info \
+    DATABASE_PATH=/data/elbatt.db
 WORKDIR /
 USER 10001:10001
 EXPOSE 8000

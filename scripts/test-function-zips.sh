@@ -5,7 +5,7 @@
 # (scripts/function-zip/standin: an axum 0.8 server calling the zip's `handle`), builds it offline
 # against the local cargo cache (after one `cargo fetch`), starts it on a free port and runs the
 # same request/response checks as the runner's tests for that function.
-#   scripts/test-function-zips.sh [health|plate-lookup|chat ...]     # default: all three
+#   scripts/test-function-zips.sh [health|plate-lookup|chat|conversations ...]   # default: all
 # Scaleway's build ignores Cargo.lock, so each zip's manifest is also resolved without it
 # (scripts/function-zip/resolve-unlocked.py: resolution only, crates.io must be reachable) and must
 # give the lock's versions.
@@ -259,7 +259,7 @@ for fn in "${functions[@]}"; do
         grep -q 'test result: ok' "$tmp/unit.out"
       # Every request comes from 127.0.0.1: lift the per-client burst so the checks are not
       # rate limited (the limiter itself is chat's own tests' business).
-      start_standin CHAT_RATE_LIMIT_BURST=100
+      start_standin CHAT_RATE_LIMIT_BURST=100 STORE=memory
       msg='{"message":"Hvor lenge varer batterigarantien?"}'
       for path in / /chat; do
         request POST "$path" -H 'Content-Type: application/json' -d "$msg"
@@ -285,6 +285,17 @@ for fn in "${functions[@]}"; do
       # The server may close before curl has sent everything (000); it must never accept it.
       check "chat: a chunked body over 6 MiB -> 413 (or the connection closed), never 2xx" \
         eval '[[ "$status" == 413 || "$status" == 000 ]]'
+      ;;
+    conversations)
+      # No DATABASE_URL and no persistent disk: the store lives in the instance's memory.
+      start_standin STORE=memory
+      request GET /ready
+      check "conversations: GET /ready with STORE=memory -> 200 ready, store ok" \
+        eval 'is "$status" 200 && json_ct && body_has "\"state\":\"ok\""'
+      request GET "/conversations/$(printf 'a%.0s' $(seq 64))"
+      check "conversations: an unknown id -> 404 JSON" eval 'is "$status" 404 && json_ct && body_has "\"code\":\"not_found\""'
+      request DELETE /conversations/short
+      check "conversations: DELETE of a malformed id -> 404" is "$status" 404
       ;;
   esac
   stop_standins

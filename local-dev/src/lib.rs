@@ -2,8 +2,8 @@
 //! would call it (same router and request adapter as the `elbatt-api` container).
 //!
 //! `cargo run -p local-dev` → `http://127.0.0.1:8000`: `/health`, `/api/health`, `/chat`,
-//! `/plate-lookup[/…]`. The route table comes from `functions/list.txt` (see [`FUNCTIONS`]) and
-//! nowhere else.
+//! `/plate-lookup[/…]`, `/conversations/{id}`, `/ready`. The route table comes from
+//! `functions/list.txt` (see [`FUNCTIONS`]) and nowhere else.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -289,7 +289,7 @@ mod tests {
             assert_eq!(entry.name, entry.type_name, "{}", entry.type_path);
         }
         let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
-        assert_eq!(names, ["health", "plate-lookup", "chat"]);
+        assert_eq!(names, ["health", "plate-lookup", "chat", "conversations"]);
     }
 
     #[test]

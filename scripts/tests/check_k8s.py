@@ -72,10 +72,15 @@ def main(root):
     c = pod["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     check("the container port is 8000 (the image's EXPOSE, the runner's port)", ports.get("http") == 8000)
-    for probe in ("readinessProbe", "livenessProbe"):
+    # Readiness asks the store (GET /ready, served by the conversations function); liveness must
+    # not depend on it, or a database outage would restart every pod.
+    list_txt = (root / "functions/list.txt").read_text()
+    for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
         get = c.get(probe, {}).get("httpGet", {})
         port = ports.get(get.get("port"), get.get("port"))
-        check(f"{probe} is GET /health on port 8000", get.get("path") == "/health" and port == 8000)
+        check(f"{probe} is GET {path} on port 8000", get.get("path") == path and port == 8000)
+        check(f"{path} is mounted by a function in functions/list.txt",
+              re.search(rf"^\S+\s+\S+\s+.*\s{re.escape(path)}(=whole)?(\s|$)", list_txt, re.M) is not None)
     res = c.get("resources", {})
     check("resources have requests and limits for cpu and memory",
           all(k in res.get(s, {}) for s in ("requests", "limits") for k in ("cpu", "memory")))

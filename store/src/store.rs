@@ -72,6 +72,20 @@ impl Store {
         }
     }
 
+    /// No store (stateless), without the start-up log line: the default of a function built
+    /// without a `Context`.
+    pub fn disabled() -> Store {
+        Store {
+            cfg: StoreConfig {
+                mode: Mode::Off,
+                retention: None,
+            },
+            ready: OnceLock::new(),
+            opening: tokio::sync::Mutex::default(),
+            down: Mutex::new(false),
+        }
+    }
+
     /// The one store of `ctx` (built on first ask, shared by every function of the process).
     ///
     /// # Errors

@@ -6,6 +6,11 @@
 //!  "history": [{"role": "user", "content": "…"}, {"role": "assistant", "content": "…"}],
 //!  "stream": true, "model": "gpt-4o-mini"}
 //! ```
+//!
+//! With a store, `"conversation_id": "<id from an earlier reply>"` replaces `history`: the
+//! server loads it. Sending both is a `400` (`history_with_conversation`): the two could
+//! disagree, and a widget that still sends history would otherwise never learn that it is
+//! ignored (`docs/state.md`).
 
 use elbatt::http::HttpError;
 use http::StatusCode;
@@ -24,6 +29,8 @@ pub struct ChatBody {
     pub stream: Option<bool>,
     #[serde(default)]
     pub model: Option<String>,
+    #[serde(default)]
+    pub conversation_id: Option<String>,
 }
 
 /// One earlier turn the client kept (serverless instances keep no state).
@@ -49,6 +56,8 @@ pub struct Turn {
     pub history: Vec<HistoryItem>,
     pub stream: bool,
     pub model: Option<String>,
+    /// As the client sent it (checked against the store by the handler).
+    pub conversation_id: Option<String>,
 }
 
 /// Everything that can go wrong with a `/chat` request before or during a turn.
@@ -76,6 +85,14 @@ pub enum ChatError {
     Upstream(String),
     #[error("the assistant did not answer in time")]
     Timeout,
+    #[error("send either `conversation_id` (the server keeps the history) or `history`, not both")]
+    HistoryWithConversation,
+    #[error("no such conversation; start a new one by leaving out `conversation_id`")]
+    ConversationNotFound,
+    #[error("this server keeps no conversations (STORE=off); send `history` instead")]
+    ConversationsDisabled,
+    #[error("conversations are unavailable right now; try again")]
+    StoreUnavailable,
 }
 
 impl HttpError for ChatError {
@@ -86,6 +103,8 @@ impl HttpError for ChatError {
             ChatError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ChatError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ChatError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ChatError::ConversationNotFound => StatusCode::NOT_FOUND,
+            ChatError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -103,6 +122,10 @@ impl HttpError for ChatError {
             ChatError::RateLimited { .. } => "rate_limited",
             ChatError::Upstream(_) => "upstream_error",
             ChatError::Timeout => "upstream_timeout",
+            ChatError::HistoryWithConversation => "history_with_conversation",
+            ChatError::ConversationNotFound => "conversation_not_found",
+            ChatError::ConversationsDisabled => "conversations_disabled",
+            ChatError::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -116,6 +139,7 @@ impl HttpError for ChatError {
     fn retry_after(&self) -> Option<String> {
         match self {
             ChatError::RateLimited { retry_after_secs } => Some(retry_after_secs.to_string()),
+            ChatError::StoreUnavailable => Some("5".to_owned()),
             _ => None,
         }
     }
@@ -153,6 +177,13 @@ impl Turn {
                 limit: limits.max_message_chars,
             });
         }
+        let conversation_id = raw
+            .conversation_id
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
+        if conversation_id.is_some() && !raw.history.is_empty() {
+            return Err(ChatError::HistoryWithConversation);
+        }
         if raw.history.len() > limits.max_history_turns {
             return Err(ChatError::HistoryTooLong {
                 len: raw.history.len(),
@@ -179,6 +210,7 @@ impl Turn {
                 .model
                 .map(|m| m.trim().to_owned())
                 .filter(|m| !m.is_empty()),
+            conversation_id,
         })
     }
 }
@@ -253,6 +285,20 @@ mod tests {
         let err =
             parse(r#"{"message":"x","history":[{"role":"tool","content":"y"}]}"#).unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_conversation_id_with_history_is_refused_and_alone_is_kept() {
+        let both =
+            r#"{"message":"x","conversation_id":"abc","history":[{"role":"user","content":"a"}]}"#;
+        assert_eq!(parse(both), Err(ChatError::HistoryWithConversation));
+        assert_eq!(parse(both).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        let id = parse(r#"{"message":"x","conversation_id":" abc "}"#).unwrap();
+        assert_eq!(id.conversation_id.as_deref(), Some("abc"));
+        let empty = parse(
+            r#"{"message":"x","conversation_id":"","history":[{"role":"user","content":"a"}]}"#,
+        );
+        assert_eq!(empty.unwrap().conversation_id, None, "an empty id is no id");
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! One chat turn: the system prompt, the client's history and the new message go to the model
 //! with the `lookup_vehicle` tool; tool calls are answered from the shared vehicle lookup (the
-//! same cache as `/plate-lookup`, in process); at most [`ChatConfig::max_tool_rounds`] rounds.
+//! same cache as `/plate-lookup`, in process); at most [`ChatConfig::max_tool_rounds`] rounds,
+//! and at most [`ChatConfig::max_tool_calls_per_round`] and
+//! [`ChatConfig::max_tool_calls_per_turn`] calls run (the model gets a tool result for every
+//! call it made, saying so for those not run).
+//!
+//! Every lookup is bounded by the turn's deadline (`CHAT_TURN_TIMEOUT_SECS`), not only by the
+//! Statens vegvesen client's own timeouts: a tool call may use the time left minus a reserve for
+//! the model's answer, an offline lookup the time left. A lookup that cannot finish in time is
+//! answered as such (it goes on in the background and fills the cache for the next question).
 //! When no model is configured, the daily token budget is spent, or every model fails before
 //! any text reached the user, the turn is answered in offline mode from the built-in FAQ.
 //!
@@ -31,6 +39,11 @@ use crate::offline;
 
 /// The one tool the model may call.
 pub const TOOL_NAME: &str = "lookup_vehicle";
+
+/// The error code of a lookup the turn's deadline cut short.
+const OUT_OF_TIME: &str = "out_of_time";
+/// The error code of a tool call not run because of a cap on tool calls.
+const TOOL_CALL_LIMIT: &str = "tool_call_limit";
 
 /// What a turn produces, in order.
 #[derive(Debug, Clone)]
@@ -85,6 +98,10 @@ pub struct DoneInfo {
     pub model: Option<String>,
     pub usage: Option<Usage>,
     pub finish_reason: Option<String>,
+    /// The stored conversation this turn now belongs to; set (after the turn is stored) by
+    /// [`crate::conversation`], absent in stateless mode or when the store failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
 }
 
 /// A per-instance daily token budget (`CHAT_DAILY_TOKEN_BUDGET`), reset at midnight UTC.
@@ -196,21 +213,39 @@ impl Assistant {
         let deadline = Instant::now() + self.cfg.turn_timeout;
         let Some(llm) = &self.llm else {
             return self
-                .offline(&turn, OfflineReason::NotConfigured, &events, Vec::new())
+                .offline(
+                    &turn,
+                    OfflineReason::NotConfigured,
+                    &events,
+                    Vec::new(),
+                    deadline,
+                )
                 .await;
         };
         if self.budget.spent() {
             tracing::warn!("daily token budget spent; answering offline");
             return self
-                .offline(&turn, OfflineReason::BudgetSpent, &events, Vec::new())
+                .offline(
+                    &turn,
+                    OfflineReason::BudgetSpent,
+                    &events,
+                    Vec::new(),
+                    deadline,
+                )
                 .await;
         }
         match self.with_model(llm, &turn, &model, deadline, &events).await {
             Ok(()) => {}
             Err(Failure::BeforeText(err, reported)) => {
                 tracing::warn!(error = %err, "every model failed before answering; answering offline");
-                self.offline(&turn, OfflineReason::ProviderFailed, &events, reported)
-                    .await;
+                self.offline(
+                    &turn,
+                    OfflineReason::ProviderFailed,
+                    &events,
+                    reported,
+                    deadline,
+                )
+                .await;
             }
             Err(Failure::AfterText(err)) => {
                 tracing::warn!(error = %err, "the model failed after the answer began");
@@ -288,8 +323,17 @@ impl Assistant {
         let mut saw_usage = false;
         let mut emitted = false;
         let mut round = 0u32;
+        // Tool calls run so far this turn (calls refused by a cap do not count).
+        let mut calls_run = 0usize;
+        // Lookups leave time for the model's answer after them.
+        let reserve = (self.cfg.turn_timeout / 4).min(self.cfg.first_token_timeout);
+        let lookups_by = deadline
+            .checked_sub(reserve)
+            .unwrap_or(deadline)
+            .max(Instant::now());
         loop {
-            let tools_allowed = round < self.cfg.max_tool_rounds;
+            let tools_allowed = round < self.cfg.max_tool_rounds
+                && calls_run < self.cfg.max_tool_calls_per_turn;
             let request = ChatRequest {
                 model: models[model_idx].to_owned(),
                 messages: messages.clone(),
@@ -350,6 +394,7 @@ impl Assistant {
                     ),
                     usage: saw_usage.then_some(usage),
                     finish_reason: completion.finish_reason.clone(),
+                    conversation_id: None,
                 };
                 events.send(TurnEvent::Done(done));
                 return Ok(());
@@ -360,8 +405,17 @@ impl Assistant {
                 content: (!completion.text.is_empty()).then(|| completion.text.clone()),
                 tool_calls: calls,
             });
-            for call in &completion.tool_calls {
-                let (result, event) = self.run_tool(&call.name, &call.arguments).await;
+            for (i, call) in completion.tool_calls.iter().enumerate() {
+                // Every call id gets a result (providers reject the next request otherwise);
+                // calls past a cap get one saying they were not run.
+                let (result, event) = if i >= self.cfg.max_tool_calls_per_round {
+                    (Self::over_cap("per reply", self.cfg.max_tool_calls_per_round), None)
+                } else if calls_run >= self.cfg.max_tool_calls_per_turn {
+                    (Self::over_cap("per question", self.cfg.max_tool_calls_per_turn), None)
+                } else {
+                    calls_run += 1;
+                    self.run_tool(&call.name, &call.arguments, lookups_by).await
+                };
                 if let Some(ev) = event {
                     if !events.send(TurnEvent::Vehicle(ev.clone())) {
                         return Err(Failure::Gone);
@@ -374,8 +428,25 @@ impl Assistant {
         }
     }
 
-    /// Runs one tool call; returns the tool message content and the vehicle event to emit.
-    async fn run_tool(&self, name: &str, arguments: &str) -> (Value, Option<VehicleEvent>) {
+    /// The tool result for a call not run because of a cap.
+    fn over_cap(scope: &str, cap: usize) -> Value {
+        json!({
+            "error": TOOL_CALL_LIMIT,
+            "message": format!(
+                "not run: at most {cap} lookups {scope}; answer with the results you have, and \
+                 ask the user to name fewer vehicles at a time"
+            ),
+        })
+    }
+
+    /// Runs one tool call, a lookup finishing by `by`; returns the tool message content and
+    /// the vehicle event to emit.
+    async fn run_tool(
+        &self,
+        name: &str,
+        arguments: &str,
+        by: Instant,
+    ) -> (Value, Option<VehicleEvent>) {
         if name != TOOL_NAME {
             return (
                 json!({"error": "unknown_tool", "message": format!("no tool named {name}")}),
@@ -406,13 +477,21 @@ impl Assistant {
                 );
             }
         };
-        self.lookup(&plate).await
+        self.lookup(&plate, by).await
     }
 
-    async fn lookup(&self, plate: &Plate) -> (Value, Option<VehicleEvent>) {
+    /// Looks `plate` up, giving up at `by` (the shared fetch goes on and fills the cache).
+    async fn lookup(&self, plate: &Plate, by: Instant) -> (Value, Option<VehicleEvent>) {
         let outcome = match &self.vehicles {
             None => Err(LookupError::NotConfigured),
-            Some(service) => service.lookup(plate).await,
+            // A cached answer is returned even when `by` has passed: the future is polled first.
+            Some(service) => match tokio::time::timeout_at(by, service.lookup(plate)).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::warn!("vehicle lookup cut short by the turn's deadline");
+                    return self.out_of_time(plate);
+                }
+            },
         };
         let fail = |code: &str, message: String| {
             (
@@ -441,14 +520,29 @@ impl Assistant {
         }
     }
 
-    /// The FAQ answer, with any plates in the message looked up; streamed in small pieces so a
-    /// streaming client sees the same shape of answer as from a model.
+    fn out_of_time(&self, plate: &Plate) -> (Value, Option<VehicleEvent>) {
+        let message =
+            "the lookup could not finish in the time this answer has; it may work if asked again";
+        (
+            json!({"found": false, "plate": plate.as_str(), "error": OUT_OF_TIME, "message": message}),
+            Some(VehicleEvent {
+                plate: plate.as_str().to_owned(),
+                vehicle: None,
+                error: Some(json!({"code": OUT_OF_TIME, "message": message})),
+            }),
+        )
+    }
+
+    /// The FAQ answer, with any plates in the message looked up (each by the turn's
+    /// `deadline`); streamed in small pieces so a streaming client sees the same shape of
+    /// answer as from a model.
     async fn offline(
         &self,
         turn: &Turn,
         reason: OfflineReason,
         events: &Events,
         reported: Vec<VehicleEvent>,
+        deadline: Instant,
     ) {
         let mut found: Vec<VehicleSummary> = reported
             .iter()
@@ -465,13 +559,17 @@ impl Assistant {
             if reported.iter().any(|ev| ev.plate == plate.as_str()) {
                 continue;
             }
-            let (_, event) = self.lookup(&plate).await;
+            let (_, event) = self.lookup(&plate, deadline).await;
             if let Some(ev) = event {
                 let shown = plate.display_form();
                 match (&ev.vehicle, &ev.error) {
                     (Some(v), _) => found.push(VehicleSummary::clone(v)),
                     (None, Some(e)) if e["code"] == "not_found" => notes.push(format!(
                         "Jeg fant ingen bil med registreringsnummer {shown} i kjøretøyregisteret."
+                    )),
+                    (None, Some(e)) if e["code"] == OUT_OF_TIME => notes.push(format!(
+                        "Jeg rakk ikke å slå opp {shown} i kjøretøyregisteret i tide; prøv \
+                         gjerne igjen om litt."
                     )),
                     (None, _) => notes.push(format!(
                         "Jeg fikk ikke slått opp {shown} i kjøretøyregisteret akkurat nå."
@@ -499,6 +597,7 @@ impl Assistant {
             model: None,
             usage: None,
             finish_reason: Some("stop".to_owned()),
+            conversation_id: None,
         };
         events.send(TurnEvent::Done(done));
     }

@@ -8,12 +8,15 @@
 //!
 //! Layout: [`api`] (request decoding, limits, errors), [`config`], [`assistant`] (one turn:
 //! tools, fallbacks, offline), [`llm`] (the chat-completions client), [`offline`] (FAQ, BM25,
-//! plate detection), [`sse`] (events on the wire); the per-client rate limit is `elbatt::limit`.
+//! plate detection), [`sse`] (events on the wire), [`conversation`] (conversations the store
+//! keeps: `conversation_id` in, the id out in the reply, `done` and `x-conversation-id`); the
+//! per-client rate limit is `elbatt::limit`.
 
 pub mod api;
 pub mod assistant;
 pub mod clock;
 pub mod config;
+pub mod conversation;
 pub mod llm;
 pub mod offline;
 pub mod sse;
@@ -33,6 +36,7 @@ use crate::api::{ChatError, Turn, is_json};
 use crate::assistant::Assistant;
 use crate::config::ChatConfig;
 use elbatt::limit::Limiter;
+use elbatt_store::{NewMessage, Store};
 
 /// The chat function.
 #[derive(Debug, Clone)]
@@ -40,7 +44,11 @@ pub struct Chat {
     cfg: Arc<ChatConfig>,
     assistant: Arc<Assistant>,
     limiter: Arc<Limiter>,
+    store: Arc<Store>,
 }
+
+/// The response header naming the conversation a turn is stored under.
+pub const CONVERSATION_HEADER: &str = "x-conversation-id";
 
 impl Chat {
     /// With a vehicle service shared with `plate-lookup` (one cache per instance).
@@ -50,7 +58,14 @@ impl Chat {
             assistant: Arc::new(Assistant::new(Arc::clone(&cfg), vehicles)),
             limiter: Arc::new(Limiter::new(cfg.rate_limit.rate)),
             cfg,
+            store: Arc::new(Store::disabled()),
         }
+    }
+
+    /// Keeps conversations in `store` (the process's one, from the `Context`).
+    pub fn with_store(mut self, store: Arc<Store>) -> Self {
+        self.store = store;
+        self
     }
 
     async fn answer(&self, req: Request) -> Result<Response, ChatError> {
@@ -77,16 +92,34 @@ impl Chat {
             RequestBody::Binary(b) => b,
             _ => &[],
         };
-        let turn = Turn::parse(body, &self.cfg.limits, wants_sse)?;
+        let mut turn = Turn::parse(body, &self.cfg.limits, wants_sse)?;
         let model = self.assistant.choose_model(turn.model.as_deref())?;
         let stream = turn.stream;
+        let started_ms = elbatt_store::now_ms();
+        let plan = conversation::plan(&self.store, &mut turn, &self.cfg.limits).await?;
+        let header_id = match &plan {
+            conversation::Plan::Stored { id, .. } => HeaderValue::from_str(id.as_str()).ok(),
+            conversation::Plan::Stateless => None,
+        };
+        let user = NewMessage::user(turn.message.clone(), started_ms);
 
+        let (turn_tx, turn_rx) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Arc::clone(&self.assistant).run(turn, model, tx));
+        tokio::spawn(Arc::clone(&self.assistant).run(turn, model, turn_tx));
+        tokio::spawn(conversation::record(
+            Arc::clone(&self.store),
+            plan,
+            user,
+            turn_rx,
+            tx,
+        ));
         let rid = request_id(&req).map(str::to_owned);
         if stream {
             let mut resp = Response::new(Body::stream(sse::stream(rx, rid)));
             let h = resp.headers_mut();
+            if let Some(id) = header_id {
+                h.insert(CONVERSATION_HEADER, id);
+            }
             h.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/event-stream; charset=utf-8"),
@@ -99,7 +132,17 @@ impl Chat {
             h.insert("x-accel-buffering", HeaderValue::from_static("no"));
             Ok(resp)
         } else {
-            Ok(json(StatusCode::OK, &sse::collect(rx).await?))
+            let reply = sse::collect(rx).await?;
+            let mut resp = json(StatusCode::OK, &reply);
+            // Only once stored (the reply then carries the id too).
+            if let Some(id) = reply
+                .conversation_id
+                .as_deref()
+                .and_then(|id| HeaderValue::from_str(id).ok())
+            {
+                resp.headers_mut().insert(CONVERSATION_HEADER, id);
+            }
+            Ok(resp)
         }
     }
 }
@@ -112,13 +155,15 @@ impl Function for Chat {
         elbatt::vehicle::VARIABLES,
         elbatt::limit::VARIABLES,
         config::VARIABLES,
+        elbatt_store::VARIABLES,
     ];
     type Error = ChatError;
 
     /// Missing keys are not errors: offline mode and "plate lookup not configured" answer
     /// instead.
     fn from_context(ctx: &Context) -> Result<Self, ConfigError> {
-        Ok(Self::new(ChatConfig::from_env(ctx.env())?, ctx.vehicles()?))
+        Ok(Self::new(ChatConfig::from_env(ctx.env())?, ctx.vehicles()?)
+            .with_store(Store::from_context(ctx)?))
     }
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ChatError>> {

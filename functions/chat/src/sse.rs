@@ -1,8 +1,8 @@
 //! Turn events as Server-Sent Events, and as one JSON body for `stream: false`.
 //!
 //! Events (named): `delta` `{"text"}` as text arrives; `vehicle` `{"plate","vehicle"|"error"}`
-//! when a lookup finishes; `done` `{"mode","offline_reason"?,"model","usage","finish_reason"}`
-//! at the end; `error` `{"error":{"code","message","request_id"}}` if the turn fails after the
+//! when a lookup finishes; `done` `{"mode","offline_reason"?,"model","usage","finish_reason",
+//! "conversation_id"?}` at the end (the id once the turn is stored); `error` `{"error":{"code","message","request_id"}}` if the turn fails after the
 //! stream began. A `: ping` comment every 15 s keeps proxies from closing a quiet stream.
 
 use std::time::Duration;
@@ -82,6 +82,9 @@ pub struct Reply {
     pub model: Option<String>,
     pub usage: Option<Usage>,
     pub finish_reason: Option<String>,
+    /// Present once the turn is stored: send it back as `conversation_id` next turn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
 }
 
 /// Collects a whole turn. `Err` carries the turn's error if it failed.
@@ -104,6 +107,7 @@ pub async fn collect(
                 model,
                 usage,
                 finish_reason,
+                conversation_id,
             }) => {
                 return Ok(Reply {
                     reply,
@@ -113,6 +117,7 @@ pub async fn collect(
                     model,
                     usage,
                     finish_reason,
+                    conversation_id,
                 });
             }
         }

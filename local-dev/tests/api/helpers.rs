@@ -10,8 +10,13 @@ pub(crate) struct TestApp {
 
 impl TestApp {
     /// The runner as `cargo run -p local-dev` builds it, with `vars` as its whole environment.
+    /// The store is in memory unless `vars` choose one (no test writes `./data/elbatt.db`).
     pub(crate) async fn spawn(vars: &[(&str, &str)]) -> TestApp {
-        let env = Env::from_pairs(vars.iter().copied());
+        let chosen = vars
+            .iter()
+            .any(|(k, _)| ["STORE", "DATABASE_URL", "DATABASE_PATH"].contains(k));
+        let default_store = (!chosen).then_some(("STORE", "memory"));
+        let env = Env::from_pairs(vars.iter().copied().chain(default_store));
         let router = local_dev::router(&env).expect("router builds");
         TestApp {
             server: spawn_router(router).await,

@@ -5,6 +5,8 @@
 
 mod binary;
 mod chat;
+mod conversations;
+mod durability;
 mod faults;
 mod helpers;
 mod hostile;
