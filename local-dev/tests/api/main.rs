@@ -13,3 +13,4 @@ mod hostile;
 mod parity;
 mod plate_lookup;
 mod routing;
+mod shared_store;
