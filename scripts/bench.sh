@@ -61,6 +61,7 @@ if ((BUILD)); then
   echo "== cargo build --release (functions, runner, bench tools)" >&2
   t0=$SECONDS
   cargo build --release --locked -p health -p plate-lookup -p chat -p local-dev -p bench >&2
+  cargo build --release --locked -p chat --example offline_bench >&2
   build_secs="$((SECONDS - t0)) s"
 fi
 for bin in health plate-lookup chat local-dev hello fake-upstream measure; do
@@ -248,6 +249,11 @@ for c in 1 50; do
   done
 done
 kv h_runner_all "$("$M" rss --pid "$RUNNER_pid")"
+# ---- offline answers (no model: the FAQ ranked by BM25) ---------------------------------------
+echo "== offline answer time: every evaluation question, 200 rounds" >&2
+kv o "$("$REL/examples/offline_bench" | tail -1)"
+row "offline answer (one question)" "chat FAQ search p50 / p95" "$(fmt "$o_p50_us" "%.1f") / $(fmt "$o_p95_us" "%.1f µs")" \
+  "$o_answers answers; index built on the first: $(fmt "$o_first_ms" "%.1f ms")" "—" "—" "—"
 row "peak RSS (VmHWM) after all loads" "runner" "$(kib_mib "$h_runner_all_hwm_kib")" "now $(kib_mib "$h_runner_all_rss_kib") resident" \
   "runner after /health load" "$(kib_mib "$h_runner_hwm_kib")" "$(ratio "$h_runner_all_hwm_kib" "$h_runner_hwm_kib")"
 
