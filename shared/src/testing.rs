@@ -489,3 +489,62 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
+
+/// Log lines captured by [`capture_logs`], formatted as text without timestamps or colours.
+#[derive(Debug, Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Keeps [`capture_logs`] capturing; capture stops when it is dropped.
+#[must_use = "capture stops when the guard is dropped"]
+pub struct LogCapture {
+    _default: tracing::subscriber::DefaultGuard,
+    _second: tracing::Dispatch,
+}
+
+impl std::fmt::Debug for LogCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogCapture")
+    }
+}
+
+/// Captures every event (DEBUG and up) logged on this thread while the guard lives: in a
+/// `#[tokio::test]` (one thread) that includes a server spawned by the test.
+pub fn capture_logs() -> (CapturedLogs, LogCapture) {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    // With one live dispatcher, tracing-core decides a call site's interest from whichever
+    // thread hits it first; a parallel test without a subscriber would mark our call sites
+    // "never". A second live dispatcher makes it ask every dispatcher instead.
+    let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    (
+        logs,
+        LogCapture {
+            _default: guard,
+            _second: second,
+        },
+    )
+}

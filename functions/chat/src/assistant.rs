@@ -36,6 +36,8 @@ use crate::llm::wire::{
 };
 use crate::llm::{LlmClient, LlmError};
 use crate::offline;
+use crate::shared_budget::{self, Reserve};
+use elbatt_store::Store;
 
 /// The one tool the model may call.
 pub const TOOL_NAME: &str = "lookup_vehicle";
@@ -162,6 +164,8 @@ pub struct Assistant {
     llm: Option<LlmClient>,
     vehicles: Option<Arc<VehicleService>>,
     budget: Budget,
+    /// Where the shared daily budget lives ([`crate::shared_budget`]); `None`: per instance.
+    store: Option<Arc<Store>>,
 }
 
 /// Sends to the handler; `false` once the client has gone. Unbounded: a turn's output is
@@ -184,7 +188,13 @@ impl Assistant {
             llm,
             vehicles,
             budget,
+            store: None,
         }
+    }
+
+    /// Spends the daily token budget from `store`, shared by every instance using it.
+    pub fn set_store(&mut self, store: Arc<Store>) {
+        self.store = Some(store);
     }
 
     /// The model a turn uses, if allowed.
@@ -234,7 +244,44 @@ impl Assistant {
                 )
                 .await;
         }
-        match self.with_model(llm, &turn, &model, deadline, &events).await {
+        let reservation = match (&self.store, self.cfg.daily_token_budget) {
+            (Some(store), Some(limit)) => {
+                let estimate = self.reservation_estimate(&turn);
+                match shared_budget::reserve(store, limit, estimate).await {
+                    Reserve::Granted(r) => Some(r),
+                    Reserve::Spent => {
+                        tracing::warn!("shared daily token budget spent; answering offline");
+                        return self
+                            .offline(
+                                &turn,
+                                OfflineReason::BudgetSpent,
+                                &events,
+                                Vec::new(),
+                                deadline,
+                            )
+                            .await;
+                    }
+                    Reserve::NotShared => None,
+                }
+            }
+            _ => None,
+        };
+        let mut spent = None;
+        let outcome = self
+            .with_model(llm, &turn, &model, deadline, &events, &mut spent)
+            .await;
+        if let Some(r) = reservation {
+            // Every exit path settles: what was reported (or estimated) when the turn ended
+            // normally or before any text; the whole reservation when the client left or the
+            // answer broke off (those tokens were spent and never reported).
+            let settle = match &outcome {
+                Ok(()) => spent,
+                Err(Failure::BeforeText(..)) => Some(spent.unwrap_or(0)),
+                Err(Failure::AfterText(_) | Failure::Gone) => spent,
+            };
+            r.settle(settle).await;
+        }
+        match outcome {
             Ok(()) => {}
             Err(Failure::BeforeText(err, reported)) => {
                 tracing::warn!(error = %err, "every model failed before answering; answering offline");
@@ -279,6 +326,15 @@ impl Assistant {
         )]
     }
 
+    /// What a turn may spend, reserved before the model is called: its prompt (about four
+    /// characters a token) plus the output cap.
+    fn reservation_estimate(&self, turn: &Turn) -> u64 {
+        let chars = self.cfg.system_prompt.len()
+            + turn.message.len()
+            + turn.history.iter().map(|h| h.content.len()).sum::<usize>();
+        (chars as u64).div_ceil(4) + u64::from(self.cfg.max_output_tokens)
+    }
+
     fn messages(&self, turn: &Turn) -> Vec<Message> {
         let mut messages = Vec::with_capacity(turn.history.len() + 2);
         // Today's date goes last in the system message, read once per turn so every round of
@@ -306,6 +362,7 @@ impl Assistant {
         model: &str,
         deadline: Instant,
         events: &Events,
+        spent: &mut Option<u64>,
     ) -> Result<(), Failure> {
         let mut messages = self.messages(turn);
         // Lookups already reported to the client, so an offline fallback does not repeat them.
@@ -332,8 +389,8 @@ impl Assistant {
             .unwrap_or(deadline)
             .max(Instant::now());
         loop {
-            let tools_allowed = round < self.cfg.max_tool_rounds
-                && calls_run < self.cfg.max_tool_calls_per_turn;
+            let tools_allowed =
+                round < self.cfg.max_tool_rounds && calls_run < self.cfg.max_tool_calls_per_turn;
             let request = ChatRequest {
                 model: models[model_idx].to_owned(),
                 messages: messages.clone(),
@@ -367,6 +424,7 @@ impl Assistant {
                     // Tokens of earlier rounds were spent even though the turn ends offline.
                     if saw_usage {
                         self.budget.record(usage.total_tokens);
+                        *spent = Some(usage.total_tokens);
                     }
                     return Err(Failure::BeforeText(e, reported));
                 }
@@ -378,11 +436,13 @@ impl Assistant {
                 saw_usage = true;
             }
             if completion.tool_calls.is_empty() || !tools_allowed {
-                self.budget.record(if saw_usage {
+                let tokens = if saw_usage {
                     usage.total_tokens
                 } else {
                     estimate_tokens(&messages, &completion)
-                });
+                };
+                self.budget.record(tokens);
+                *spent = Some(tokens);
                 let done = DoneInfo {
                     mode: Mode::Model,
                     offline_reason: None,
@@ -409,9 +469,15 @@ impl Assistant {
                 // Every call id gets a result (providers reject the next request otherwise);
                 // calls past a cap get one saying they were not run.
                 let (result, event) = if i >= self.cfg.max_tool_calls_per_round {
-                    (Self::over_cap("per reply", self.cfg.max_tool_calls_per_round), None)
+                    (
+                        Self::over_cap("per reply", self.cfg.max_tool_calls_per_round),
+                        None,
+                    )
                 } else if calls_run >= self.cfg.max_tool_calls_per_turn {
-                    (Self::over_cap("per question", self.cfg.max_tool_calls_per_turn), None)
+                    (
+                        Self::over_cap("per question", self.cfg.max_tool_calls_per_turn),
+                        None,
+                    )
                 } else {
                     calls_run += 1;
                     self.run_tool(&call.name, &call.arguments, lookups_by).await

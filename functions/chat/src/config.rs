@@ -75,6 +75,21 @@ pub const CHAT_TURN_TIMEOUT_SECS: VarSpec = var(
     "90",
     "whole turn, tool rounds included",
 );
+pub const CHAT_MAX_TOOL_ROUNDS: VarSpec = var(
+    "CHAT_MAX_TOOL_ROUNDS",
+    "3",
+    "model rounds per turn that may call tools; the next round gets no tools and must answer",
+);
+pub const CHAT_MAX_TOOL_CALLS_PER_ROUND: VarSpec = var(
+    "CHAT_MAX_TOOL_CALLS_PER_ROUND",
+    "3",
+    "vehicle lookups run per model round; further calls get a tool result saying so, unrun",
+);
+pub const CHAT_MAX_TOOL_CALLS_PER_TURN: VarSpec = var(
+    "CHAT_MAX_TOOL_CALLS_PER_TURN",
+    "6",
+    "vehicle lookups run per turn, all rounds together; further calls likewise unrun",
+);
 pub const LLM_MAX_RETRIES: VarSpec = var("LLM_MAX_RETRIES", "2", "retries before the first token");
 pub const LLM_RETRY_MAX_DELAY_SECS: VarSpec = var(
     "LLM_RETRY_MAX_DELAY_SECS",
@@ -138,6 +153,9 @@ pub const VARIABLES: &[VarSpec] = &[
     LLM_FIRST_TOKEN_TIMEOUT_SECS,
     LLM_IDLE_TIMEOUT_SECS,
     CHAT_TURN_TIMEOUT_SECS,
+    CHAT_MAX_TOOL_ROUNDS,
+    CHAT_MAX_TOOL_CALLS_PER_ROUND,
+    CHAT_MAX_TOOL_CALLS_PER_TURN,
     LLM_MAX_RETRIES,
     LLM_RETRY_MAX_DELAY_SECS,
     CHAT_MAX_OUTPUT_TOKENS,
@@ -236,7 +254,12 @@ pub struct ChatConfig {
     pub turn_timeout: Duration,
     pub max_retries: u32,
     pub retry_max_delay: Duration,
+    /// Model rounds per turn that are offered the tool.
     pub max_tool_rounds: u32,
+    /// Tool calls run per model round, and per turn; calls beyond either are answered with a
+    /// tool result saying they were not run.
+    pub max_tool_calls_per_round: usize,
+    pub max_tool_calls_per_turn: usize,
     pub daily_token_budget: Option<u64>,
     pub system_prompt: String,
     /// Where "now" comes from: today's date (Europe/Oslo) is added to the system prompt each
@@ -295,12 +318,9 @@ impl ChatConfig {
             .trim()
             .trim_end_matches('/')
             .to_owned();
-        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-            return Err(ConfigError::new(
-                OPENAI_BASE_URL.name,
-                "must be an http(s) URL",
-            ));
-        }
+        // The key travels with every request: plain HTTP only to loopback (the local preset's
+        // `http://localhost:11434/v1`) unless ALLOW_PLAIN_HTTP_UPSTREAMS says otherwise.
+        elbatt::outbound::check_upstream_url(env, OPENAI_BASE_URL.name, &base_url)?;
         let api_key = env
             .secret(OPENAI_API_KEY.name)
             .or_else(|| env.secret(LLM_API_KEY.name));
@@ -375,7 +395,9 @@ impl ChatConfig {
             turn_timeout: env.duration(&CHAT_TURN_TIMEOUT_SECS)?,
             max_retries: env.value(&LLM_MAX_RETRIES)?,
             retry_max_delay: env.duration(&LLM_RETRY_MAX_DELAY_SECS)?,
-            max_tool_rounds: 3,
+            max_tool_rounds: env.value(&CHAT_MAX_TOOL_ROUNDS)?,
+            max_tool_calls_per_round: env.value(&CHAT_MAX_TOOL_CALLS_PER_ROUND)?,
+            max_tool_calls_per_turn: env.value(&CHAT_MAX_TOOL_CALLS_PER_TURN)?,
             daily_token_budget: (budget > 0).then_some(budget),
             system_prompt,
             clock: Clock::System,
@@ -457,6 +479,58 @@ mod tests {
                 k
             );
         }
+    }
+
+    #[test]
+    fn a_plain_http_base_url_is_refused_except_to_loopback_or_with_the_opt_in() {
+        let remote = ("OPENAI_BASE_URL", "http://llm.example.com/v1");
+        let err = ChatConfig::from_env(&Env::from_pairs([remote])).unwrap_err();
+        assert_eq!(err.var, "OPENAI_BASE_URL");
+        assert!(
+            err.to_string().contains("ALLOW_PLAIN_HTTP_UPSTREAMS"),
+            "{err}"
+        );
+        let allowed = ChatConfig::from_env(&Env::from_pairs([
+            remote,
+            ("ALLOW_PLAIN_HTTP_UPSTREAMS", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(allowed.base_url, "http://llm.example.com/v1");
+        for url in [
+            "http://127.0.0.1:8080/v1",
+            "http://[::1]:8080/v1",
+            "http://localhost/v1",
+        ] {
+            assert!(
+                ChatConfig::from_env(&Env::from_pairs([("OPENAI_BASE_URL", url)])).is_ok(),
+                "{url}"
+            );
+        }
+        // The local preset's default is loopback.
+        let local = ChatConfig::from_env(&Env::from_pairs([("LLM_PROVIDER", "ollama")])).unwrap();
+        assert_eq!(local.base_url, "http://localhost:11434/v1");
+    }
+
+    #[test]
+    fn tool_call_caps_have_defaults_and_can_be_set() {
+        let cfg = ChatConfig::from_env(&Env::default()).unwrap();
+        assert_eq!(
+            (
+                cfg.max_tool_rounds,
+                cfg.max_tool_calls_per_round,
+                cfg.max_tool_calls_per_turn
+            ),
+            (3, 3, 6)
+        );
+        let cfg = ChatConfig::from_env(&Env::from_pairs([
+            ("CHAT_MAX_TOOL_CALLS_PER_ROUND", "1"),
+            ("CHAT_MAX_TOOL_CALLS_PER_TURN", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (cfg.max_tool_calls_per_round, cfg.max_tool_calls_per_turn),
+            (1, 2)
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::config::Secret;
 use crate::outbound::body::{ReadError, read_capped, read_prefix};
-use crate::outbound::{backoff, error_chain, retry_after};
+use crate::outbound::{backoff, error_chain, redact, retry_after};
 use crate::plate::Plate;
 use crate::vehicle::cache::CacheError;
 
@@ -120,6 +120,8 @@ pub struct VegvesenClient {
 
 impl VegvesenClient {
     pub fn new(settings: ClientSettings) -> Self {
+        // So that upstream text echoing the key (or part of it) is redacted before logging.
+        redact::register_secret(settings.api_key.expose());
         Self {
             settings,
             http: OnceLock::new(),
@@ -270,7 +272,7 @@ impl VegvesenClient {
 fn request_failed(error: reqwest::Error, attempt: u32) -> LookupError {
     // `without_url`: the URL holds the plate.
     let error = error.without_url();
-    tracing::debug!(attempt, error = %error_chain(&error), "vegvesen request failed");
+    tracing::debug!(attempt, error = %redact::redact(&error_chain(&error)), "vegvesen request failed");
     if error.is_timeout() {
         LookupError::Timeout
     } else if error.is_builder() {
@@ -294,7 +296,8 @@ fn body_failed(error: ReadError) -> LookupError {
     }
 }
 
-/// The `feilmelding` of a 400 body (e.g. `UGYLDIG_FORMAT_UNR_ELLER_KJENNEMERKE`), for logs.
+/// The `feilmelding` of a 400 body (e.g. `UGYLDIG_FORMAT_UNR_ELLER_KJENNEMERKE`), for logs,
+/// with key-like text redacted.
 async fn rejection_reason(response: Response, plate: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
@@ -314,7 +317,8 @@ async fn rejection_reason(response: Response, plate: &str) -> Option<String> {
     if !plate.is_empty() && squeezed.contains(&plate.to_uppercase()) {
         return Some("[withheld: the message names the plate]".to_owned());
     }
-    Some(reason.chars().take(MAX_REASON_CHARS).collect())
+    let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+    Some(redact::redact(&reason))
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -897,6 +901,54 @@ mod tests {
             !logs.contains("SU18018") && !logs.contains("kjennemerke"),
             "{logs}"
         );
+    }
+
+    #[tokio::test]
+    async fn secrets_echoed_in_an_upstream_error_never_reach_the_logs_or_the_error() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        // The other key configured in the same process (chat's), registered as its client does.
+        const LLM_KEY: &str = "sk-proj-vegtest-4b9X2mQ7";
+        redact::register_secret(LLM_KEY);
+
+        let bodies = [
+            format!(r#"{{"feilmelding":"Ugyldig nokkel {KEY}"}}"#),
+            format!(r#"{{"feilmelding":"nokkel ...{}"}}"#, &KEY[KEY.len() - 4..]),
+            format!(r#"{{"feilmelding":"OpenAI {LLM_KEY}"}}"#),
+            format!(
+                r#"{{"feilmelding":"Incorrect API key provided: sk-proj-****{}"}}"#,
+                &LLM_KEY[LLM_KEY.len() - 4..]
+            ),
+        ];
+        let mut reasons = Vec::new();
+        for body in bodies {
+            let fake = start_fake(move |_| reply(400, body.clone())).await;
+            let outcome = fake.client().fetch_plate("EC47213").await;
+            let Err(LookupError::Rejected {
+                reason: Some(reason),
+            }) = outcome
+            else {
+                panic!("expected a rejection with a reason: {outcome:?}");
+            };
+            tracing::warn!(%reason, "rejected");
+            reasons.push(reason);
+        }
+
+        let logs = String::from_utf8(captured.0.lock().expect("log lock").clone()).expect("utf-8");
+        assert!(logs.contains("[redacted]"), "{logs}");
+        for text in reasons.iter().chain([&logs]) {
+            for secret in [KEY, LLM_KEY] {
+                assert!(!text.contains(secret), "{text}");
+                assert!(!text.contains(&secret[secret.len() - 4..]), "{text}");
+            }
+        }
     }
 
     #[test]

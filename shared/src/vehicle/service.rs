@@ -12,10 +12,12 @@ use http::StatusCode;
 use super::cache::{Cache, CacheStats};
 use super::client::{ClientSettings, LookupError, VegvesenClient};
 use super::model::KjoretoydataResponse;
-use super::summary::{VehicleSummary, summarize};
+use super::summary::{VehicleSummary, norway_date, summarize};
 use crate::config::{ConfigError, Env, VarSpec, secret, var};
 use crate::http::HttpError;
+use crate::outbound::redact::redact;
 use crate::plate::Plate;
+use time::OffsetDateTime;
 
 pub const VEGVESEN_ENDPOINT: VarSpec = var(
     "VEGVESEN_ENDPOINT",
@@ -49,9 +51,11 @@ pub const PLATE_CACHE_CAPACITY: VarSpec = var(
     "maximum cached plates per instance",
 );
 
-/// What the vehicle lookup reads (plate-lookup and chat both use it).
+/// What the vehicle lookup reads (plate-lookup and chat both use it). The plain-HTTP opt-in
+/// is listed here because every function with an upstream reads these.
 pub const VARIABLES: &[VarSpec] = &[
     VEGVESEN_ENDPOINT,
+    crate::outbound::ALLOW_PLAIN_HTTP_UPSTREAMS,
     VEGVESEN_API_KEY,
     VEGVESEN_TIMEOUT_SECS,
     PLATE_CACHE_TTL_SECS,
@@ -75,12 +79,8 @@ impl VehicleConfig {
     /// A Vegvesen or cache variable is set but malformed.
     pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
         let endpoint: String = env.value(&VEGVESEN_ENDPOINT)?;
-        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-            return Err(ConfigError::new(
-                "VEGVESEN_ENDPOINT",
-                "must be an http(s) URL",
-            ));
-        }
+        let endpoint = endpoint.trim().to_owned();
+        crate::outbound::check_upstream_url(env, VEGVESEN_ENDPOINT.name, &endpoint)?;
         let request_timeout = env.duration(&VEGVESEN_TIMEOUT_SECS)?;
         let found_ttl = env.duration(&PLATE_CACHE_TTL_SECS)?;
         let not_found_ttl = env.duration(&PLATE_CACHE_NOT_FOUND_TTL_SECS)?;
@@ -118,6 +118,17 @@ pub struct VehicleService {
     cache: Cache<Plate, Option<Arc<VehicleSummary>>>,
     found_ttl: Duration,
     not_found_ttl: Duration,
+    clock: Clock,
+}
+
+/// Where the service's "now" comes from: the system clock, or a test's.
+#[derive(Clone)]
+struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 impl VehicleService {
@@ -139,10 +150,22 @@ impl VehicleService {
             }),
             found_ttl: config.found_ttl,
             not_found_ttl: config.not_found_ttl,
+            clock: Clock(Arc::new(OffsetDateTime::now_utc)),
         }
     }
 
+    /// The service with `now` as its clock instead of the system's (tests move time on).
+    #[must_use]
+    pub fn with_clock(mut self, now: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
+        self.clock = Clock(Arc::new(now));
+        self
+    }
+
     /// The summary for `plate`, or `None` when the registry has no such vehicle.
+    ///
+    /// What depends on the date (EU-kontroll overdue, battery warranty expired) is as of today
+    /// in Norway, also for a summary cached on an earlier day: it is worked out again from the
+    /// stored dates on every answer.
     ///
     /// # Errors
     /// The upstream failed; see [`LookupError`] (each maps to a status via [`HttpError`]).
@@ -150,21 +173,24 @@ impl VehicleService {
         let client = Arc::clone(&self.client);
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
         let key = plate.clone();
-        self.cache
+        let today = norway_date((self.clock.0)());
+        let found = self
+            .cache
             .get_or_fetch(plate.clone(), move || async move {
                 let body = client.fetch(&key).await?;
                 let summary = match body {
                     None => None,
-                    Some(bytes) => parse_response(&bytes)?,
+                    Some(bytes) => parse_response_on(&bytes, today)?,
                 };
                 let ttl = if summary.is_some() {
                     found_ttl
                 } else {
                     not_found_ttl
                 };
-                Ok((summary, ttl))
+                Ok::<_, LookupError>((summary, ttl))
             })
-            .await
+            .await?;
+        Ok(found.map(|summary| summary.as_of(today)))
     }
 
     /// Whether looking `plate` up now would cost no call to Statens vegvesen (cached, or being
@@ -187,7 +213,18 @@ impl VehicleService {
 /// # Errors
 /// [`LookupError::BadResponse`] when the body is not the documented JSON envelope.
 pub fn parse_response(body: &[u8]) -> Result<Option<Arc<VehicleSummary>>, LookupError> {
-    let bad = |detail: String| LookupError::BadResponse { detail };
+    parse_response_on(body, norway_date(OffsetDateTime::now_utc()))
+}
+
+/// [`parse_response`] with the date flags as of `today` (in Norway).
+fn parse_response_on(
+    body: &[u8],
+    today: time::Date,
+) -> Result<Option<Arc<VehicleSummary>>, LookupError> {
+    // serde's messages quote pieces of the body: upstream text, redacted like all of it.
+    let bad = |detail: String| LookupError::BadResponse {
+        detail: redact(&detail),
+    };
     // The model reads odd fields leniently (placeholders, wrong types); the envelope itself must
     // be the documented one, or the answer is not trusted at all.
     let value: serde_json::Value =
@@ -203,12 +240,11 @@ pub fn parse_response(body: &[u8]) -> Result<Option<Arc<VehicleSummary>>, Lookup
         serde_json::from_value(value).map_err(|e| bad(format!("not the documented JSON: {e}")))?;
     let Some(record) = response.kjoretoydata_liste.first() else {
         if let Some(msg) = &response.feilmelding {
-            tracing::info!(feilmelding = %msg, "Statens vegvesen returned no vehicle");
+            let msg: String = msg.chars().take(200).collect();
+            tracing::info!(feilmelding = %redact(&msg), "Statens vegvesen returned no vehicle");
         }
         return Ok(None);
     };
-    // Today in Norway, for the warranty and EU-kontroll flags.
-    let today = super::summary::norway_date(time::OffsetDateTime::now_utc());
     Ok(Some(Arc::new(summarize(record, today))))
 }
 
@@ -268,6 +304,96 @@ impl HttpError for LookupError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use time::macros::datetime;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A registry on 127.0.0.1:0 answering every request with `body` (200); counts requests.
+    async fn registry(body: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            }
+        });
+        (format!("http://{addr}/enkeltoppslag/kjoretoydata"), calls)
+    }
+
+    #[tokio::test]
+    async fn a_summary_cached_before_the_eu_kontroll_deadline_says_overdue_after_it() {
+        // The invented Kia Niro: EU-kontroll due 2026-09-30.
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vegvesen/bev-kia-niro-ec47213.json"
+        ))
+        .unwrap();
+        let (endpoint, calls) = registry(body).await;
+        let env = Env::from_pairs([
+            ("VEGVESEN_API_KEY", "service-test-key"),
+            ("VEGVESEN_ENDPOINT", endpoint.as_str()),
+        ]);
+        // The deadline day itself, late evening in Norway (21:30 UTC is 23:30 summer time).
+        let now = Arc::new(Mutex::new(datetime!(2026-09-30 21:30 UTC)));
+        let clock = Arc::clone(&now);
+        let service = VehicleService::new(VehicleConfig::from_env(&env).unwrap().unwrap())
+            .with_clock(move || *clock.lock().unwrap());
+        let plate = Plate::parse("EC47213").unwrap();
+
+        let before = service.lookup(&plate).await.unwrap().unwrap();
+        assert_eq!(before.eu_control_deadline.as_deref(), Some("2026-09-30"));
+        assert_eq!(before.eu_control_overdue, Some(false));
+
+        // One hour later it is 1 October in Norway; the answer comes from the cache.
+        *now.lock().unwrap() = datetime!(2026-09-30 22:30 UTC);
+        let after = service.lookup(&plate).await.unwrap().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "served from the cache");
+        assert_eq!(after.eu_control_overdue, Some(true));
+        assert_eq!(
+            before.eu_control_overdue,
+            Some(false),
+            "the answer already given is not changed"
+        );
+    }
+
+    #[test]
+    fn an_http_endpoint_that_is_not_loopback_is_refused_unless_allowed() {
+        let env = |pairs: &[(&str, &str)]| {
+            Env::from_pairs(
+                [("VEGVESEN_API_KEY", "k")]
+                    .into_iter()
+                    .chain(pairs.iter().copied()),
+            )
+        };
+        let plain = [("VEGVESEN_ENDPOINT", "http://vegvesen.example/kjoretoydata")];
+        let err = VehicleConfig::from_env(&env(&plain)).unwrap_err();
+        assert_eq!(err.var, "VEGVESEN_ENDPOINT");
+        assert!(
+            err.to_string().contains("ALLOW_PLAIN_HTTP_UPSTREAMS"),
+            "{err}"
+        );
+        let allowed = [plain[0], ("ALLOW_PLAIN_HTTP_UPSTREAMS", "1")];
+        assert!(VehicleConfig::from_env(&env(&allowed)).unwrap().is_some());
+        let local = [("VEGVESEN_ENDPOINT", "http://127.0.0.1:9/kjoretoydata")];
+        assert!(VehicleConfig::from_env(&env(&local)).unwrap().is_some());
+    }
 
     #[test]
     fn an_empty_list_is_not_found_and_garbage_is_a_bad_response() {

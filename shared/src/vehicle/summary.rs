@@ -11,6 +11,8 @@
 //! Power is reported per motor, never summed: a plug-in hybrid's engine and electric motor
 //! rarely peak together, and the registry has no figure for the combined system output.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -102,8 +104,8 @@ pub struct VehicleSummary {
     /// ISO date the last EU-kontroll was passed.
     pub eu_control_last_approved: Option<String>,
     /// The EU-kontroll deadline has passed: `today` (in Norway) is after it. The deadline day
-    /// itself is not overdue. `None` without a deadline. Computed at lookup time, so a cached
-    /// summary says what was true when it was looked up.
+    /// itself is not overdue. `None` without a deadline. As of the day of the answer: a cached
+    /// summary is brought up to date with [`VehicleSummary::as_of`] each time it is served.
     pub eu_control_overdue: Option<bool>,
     /// An estimate for cars with a traction battery; `None` for combustion and unknown
     /// powertrains and when no first-registration date is known.
@@ -195,6 +197,37 @@ pub struct Towing {
     pub braked_kg: Option<u32>,
     /// Trailer without brakes (`tillattTilhengervektUtenBrems`).
     pub unbraked_kg: Option<u32>,
+}
+
+impl VehicleSummary {
+    /// This summary as it reads on `today` (in Norway): `eu_control_overdue` and the warranty's
+    /// `expired_by_age` worked out again from the stored dates, so a summary cached on an
+    /// earlier day is not stale. The same `Arc` when nothing changed.
+    pub fn as_of(self: &Arc<Self>, today: Date) -> Arc<Self> {
+        let overdue = match self
+            .eu_control_deadline
+            .as_deref()
+            .and_then(|d| date(Some(d)))
+        {
+            Some(deadline) => Some(today > deadline),
+            None => self.eu_control_overdue,
+        };
+        let expired = self
+            .battery_warranty
+            .as_ref()
+            .map(|w| date(Some(&w.estimated_end)).map_or(w.expired_by_age, |end| today > end));
+        if overdue == self.eu_control_overdue
+            && expired == self.battery_warranty.as_ref().map(|w| w.expired_by_age)
+        {
+            return Arc::clone(self);
+        }
+        let mut fresh = VehicleSummary::clone(self);
+        fresh.eu_control_overdue = overdue;
+        if let (Some(w), Some(expired)) = (fresh.battery_warranty.as_mut(), expired) {
+            w.expired_by_age = expired;
+        }
+        Arc::new(fresh)
+    }
 }
 
 /// The battery warranty estimated for this car's make, model and age (see

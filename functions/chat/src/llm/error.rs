@@ -14,7 +14,8 @@ use http::HeaderMap;
 use serde_json::Value;
 
 /// How many characters of a provider's message are kept. Messages go to logs, and some providers
-/// echo fragments of the request in them, so they are kept short.
+/// echo fragments of the request (and of the key) in them, so they are kept short and
+/// redacted ([`elbatt::outbound::redact`]).
 const MAX_MESSAGE_CHARS: usize = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +54,11 @@ pub struct ProviderError {
     pub kind: ProviderErrorKind,
     /// The HTTP status; `None` for an error that arrived inside a 200 stream.
     pub status: Option<u16>,
-    /// The provider's message, whitespace-collapsed and cut to about 300 characters, for logs.
+    /// The provider's message, whitespace-collapsed, key-like text redacted and cut to about
+    /// 300 characters, for logs.
     pub message: String,
     /// The provider's machine-readable reason: its `code` (numbers as text), else Gemini's
-    /// `status`, else the error `type`.
+    /// `status`, else the error `type`; redacted like the message.
     pub code: Option<String>,
     /// The server's requested delay, uncapped: the caller applies its own cap.
     pub retry_after: Option<Duration>,
@@ -230,6 +232,7 @@ impl ErrorFields {
             .or_else(|| self.status_name.clone())
             .or_else(|| self.code_number.map(|n| n.to_string()))
             .or_else(|| self.error_type.clone())
+            .map(|code| for_log(&code))
     }
 
     /// The lower-cased machine-readable names, for matching.
@@ -313,9 +316,12 @@ fn classify_by_name(fields: &ErrorFields) -> ProviderErrorKind {
         .map_or(Kind::Other, |&(_, kind)| kind)
 }
 
-/// Collapses whitespace and cuts to [`MAX_MESSAGE_CHARS`] on a character boundary.
+/// Collapses whitespace, redacts key-like text (providers echo the key's last characters) and
+/// cuts to [`MAX_MESSAGE_CHARS`] on a character boundary.
 fn for_log(message: &str) -> String {
-    let collapsed = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Redacted before the cut, so a key cut in half is still recognised.
+    let collapsed =
+        elbatt::outbound::redact::redact(&message.split_whitespace().collect::<Vec<_>>().join(" "));
     match collapsed.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}…", &collapsed[..cut]),
         None => collapsed,
@@ -445,6 +451,26 @@ mod tests {
             assert_eq!(error.kind, ProviderErrorKind::Auth);
             assert!(!error.is_retryable());
         }
+    }
+
+    #[test]
+    fn a_key_echoed_by_the_provider_is_redacted_from_message_and_code() {
+        const KEY: &str = "sk-proj-errtest-Hq3Zp9Lw";
+        elbatt::outbound::redact::register_secret(KEY);
+        let error = from_body(
+            401,
+            &format!(
+                r#"{{"error":{{"message":"Incorrect API key provided: sk-proj-****{tail}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","code":"{KEY}"}}}}"#,
+                tail = &KEY[KEY.len() - 4..]
+            ),
+        );
+        let shown = error.to_string();
+        assert!(!shown.contains(KEY) && !shown.contains("p9Lw"), "{shown}");
+        assert!(
+            shown.contains("Incorrect API key provided: [redacted]"),
+            "{shown}"
+        );
+        assert_eq!(error.kind, ProviderErrorKind::Auth);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use elbatt::outbound::body::{ReadError, read_capped, read_prefix};
-use elbatt::outbound::{backoff, error_chain};
+use elbatt::outbound::{backoff, error_chain, redact};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use tokio::time::Instant;
@@ -96,6 +96,11 @@ pub struct LlmClient {
 impl LlmClient {
     /// `None` when no key is configured (offline mode).
     pub fn new(cfg: &ChatConfig) -> Option<LlmClient> {
+        // Providers echo the key (or its last characters) in error messages: register it so
+        // upstream text is redacted before it is logged.
+        if let Some(key) = &cfg.api_key {
+            redact::register_secret(key.expose());
+        }
         Some(LlmClient {
             url: format!("{}/chat/completions", cfg.base_url),
             api_key: cfg.api_key.clone()?,
@@ -201,7 +206,11 @@ impl LlmClient {
         let response = match tokio::time::timeout_at(first_token_by, builder.send()).await {
             Err(_) => return Err(self.timeout_before_output(first_token_by, deadline)),
             // The causes (hyper, the OS) say why; the URL carries nothing worth logging.
-            Ok(Err(e)) => return Err(LlmError::Connect(error_chain(&e.without_url()))),
+            Ok(Err(e)) => {
+                return Err(LlmError::Connect(redact::redact(&error_chain(
+                    &e.without_url(),
+                ))));
+            }
             Ok(Ok(r)) => r,
         };
         let status = response.status().as_u16();
@@ -262,7 +271,7 @@ impl LlmClient {
                     return Err(LlmError::TooLarge);
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(error = %e, "the event stream broke");
+                    tracing::warn!(error = %redact::redact(&e.to_string()), "the event stream broke");
                     return Err(LlmError::Truncated);
                 }
             };

@@ -76,17 +76,32 @@ pub(crate) async fn fake_vegvesen() -> FakeVegvesen {
 impl App {
     /// The model configured (the fake, answering `scripts`), plus `env` on top of the defaults.
     pub(crate) async fn start(scripts: Vec<Script>, env: &[(&str, &str)]) -> App {
-        App::spawn(scripts, env, true).await
+        App::spawn(scripts, env, true, fake_vegvesen().await).await
     }
 
     /// No key configured: offline mode. The fake model is started but must never be called.
     pub(crate) async fn offline(env: &[(&str, &str)]) -> App {
-        App::spawn(Vec::new(), env, false).await
+        App::spawn(Vec::new(), env, false, fake_vegvesen().await).await
     }
 
-    async fn spawn(scripts: Vec<Script>, env: &[(&str, &str)], with_key: bool) -> App {
+    /// Like [`App::start`] (or [`App::offline`] without `with_key`) in front of the given
+    /// fake register instead of [`fake_vegvesen`].
+    pub(crate) async fn with_vegvesen(
+        scripts: Vec<Script>,
+        env: &[(&str, &str)],
+        with_key: bool,
+        vegvesen: FakeVegvesen,
+    ) -> App {
+        App::spawn(scripts, env, with_key, vegvesen).await
+    }
+
+    async fn spawn(
+        scripts: Vec<Script>,
+        env: &[(&str, &str)],
+        with_key: bool,
+        vegvesen: FakeVegvesen,
+    ) -> App {
         let llm = FakeLlm::start(scripts).await;
-        let vegvesen = fake_vegvesen().await;
         let mut vars: Vec<(String, String)> = vec![
             ("OPENAI_BASE_URL".into(), llm.base_url()),
             ("LLM_CONNECT_TIMEOUT_SECS".into(), "1".into()),

@@ -12,6 +12,8 @@ mod helpers;
 mod offline;
 mod prompt;
 mod quirks;
+mod shared_budget;
+mod redaction;
 mod sse_client;
 mod streaming;
 mod tools;

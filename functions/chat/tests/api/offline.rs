@@ -1,6 +1,9 @@
 //! Offline mode: no key (the fresh-machine case), a plate in the message looked up without a
-//! model, and the daily token budget sending later turns offline.
+//! model (within the turn's deadline), and the daily token budget sending later turns offline.
 
+use std::time::{Duration, Instant};
+
+use elbatt::testing::{FakeVegvesen, Reply, vegvesen_fixture};
 use serde_json::json;
 
 use crate::fake_llm::Script;
@@ -83,4 +86,55 @@ async fn a_spent_daily_token_budget_sends_later_turns_offline() {
     assert!(text(&events).contains("160 000 km"));
     assert!(all(&events, "error").is_empty());
     assert_eq!(app.llm.calls(), 1, "the spent budget keeps the model out");
+}
+
+/// Offline lookups are bounded by the turn's deadline too: a register slower than the turn
+/// yields an answer that says the lookup did not finish in time, within the deadline.
+#[tokio::test]
+async fn an_offline_lookup_slower_than_the_turn_is_reported_as_not_done_in_time() {
+    let slow = FakeVegvesen::start(
+        vec![(
+            "EC47213",
+            vec![Reply::After(
+                Duration::from_secs(30),
+                Box::new(Reply::json(
+                    200,
+                    vegvesen_fixture("bev-kia-niro-ec47213.json"),
+                )),
+            )],
+        )],
+        Reply::status(204),
+    )
+    .await;
+    let app = App::with_vegvesen(
+        Vec::new(),
+        &[
+            ("CHAT_TURN_TIMEOUT_SECS", "1.5"),
+            ("VEGVESEN_TIMEOUT_SECS", "20"),
+        ],
+        false,
+        slow,
+    )
+    .await;
+    let started = Instant::now();
+    let (status, body) = app
+        .chat_json(&json!({"message": "Hvor lenge varer batterigarantien på EC 47213?"}))
+        .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mode"], "offline");
+    assert_eq!(
+        body["vehicles"][0]["error"]["code"], "out_of_time",
+        "{body}"
+    );
+    let reply = body["reply"].as_str().unwrap();
+    assert!(
+        reply.contains("rakk ikke") && reply.contains("i tide"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("160 000 km"),
+        "the FAQ answer still comes: {reply}"
+    );
 }

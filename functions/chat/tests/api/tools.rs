@@ -1,7 +1,11 @@
 //! The `lookup_vehicle` tool: calls streamed in fragments, our lookup through the vehicle
 //! service (fake Statens vegvesen serving the invented Niro and Superb fixtures), the `vehicle`
-//! events, the tool results we send back, and the cap on tool rounds.
+//! events, the tool results we send back, the caps on tool rounds and calls, and lookups cut
+//! short by the turn's deadline.
 
+use std::time::{Duration, Instant};
+
+use elbatt::testing::{FakeVegvesen, Reply, vegvesen_fixture};
 use serde_json::{Value, json};
 
 use crate::fake_llm::{REPORTED_MODEL, Script};
@@ -266,4 +270,151 @@ async fn tool_rounds_stop_after_three_and_the_fourth_request_offers_no_tools() {
     assert!(last.get("tools").is_none(), "{last}");
     assert!(last.get("tool_choice").is_none(), "{last}");
     assert_eq!(tool_messages(last).len(), 3);
+}
+
+/// Calls past `CHAT_MAX_TOOL_CALLS_PER_ROUND` (3) in one model round are not run, yet each
+/// call id gets its tool result, saying why.
+#[tokio::test]
+async fn calls_past_the_per_round_cap_are_answered_but_not_run() {
+    let app = App::start(
+        vec![
+            Script::tool_reply(&[
+                ("call_1", "EC47213"),
+                ("call_2", "DN61834"),
+                ("call_3", "EF38260"),
+                ("call_4", "AA12345"),
+                ("call_5", "AB23456"),
+            ]),
+            Script::text_reply(&["Tre av fem."]),
+        ],
+        &[],
+    )
+    .await;
+    let events = app
+        .chat_sse(&json!({"message": "Fem biler", "stream": true}))
+        .await;
+    assert_eq!(
+        names(&events),
+        ["vehicle", "vehicle", "vehicle", "delta", "done"],
+        "{events:?}"
+    );
+    assert_eq!(app.vegvesen.calls(), 3, "only three lookups ran");
+
+    let sent = app.llm.bodies();
+    assert_eq!(sent.len(), 2);
+    let tools = tool_messages(&sent[1]);
+    let ids: Vec<&str> = tools
+        .iter()
+        .map(|t| t["tool_call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["call_1", "call_2", "call_3", "call_4", "call_5"]);
+    for refused in &tools[3..] {
+        let result = tool_result(refused);
+        assert_eq!(result["error"], "tool_call_limit", "{result}");
+        assert!(result["message"].as_str().unwrap().contains("not run"));
+    }
+    assert_eq!(tool_result(tools[2])["found"], true);
+}
+
+/// Across rounds, at most `CHAT_MAX_TOOL_CALLS_PER_TURN` calls run; once it is reached the
+/// next round offers no tools, so the model must answer.
+#[tokio::test]
+async fn calls_past_the_per_turn_cap_are_answered_but_not_run() {
+    let app = App::start(
+        vec![
+            Script::tool_reply(&[
+                ("r1_a", "EC47213"),
+                ("r1_b", "DN61834"),
+                ("r1_c", "EF38260"),
+            ]),
+            Script::tool_reply(&[
+                ("r2_a", "AA12345"),
+                ("r2_b", "AB23456"),
+                ("r2_c", "AC34567"),
+            ]),
+            Script::text_reply(&["Fire biler."]),
+        ],
+        &[("CHAT_MAX_TOOL_CALLS_PER_TURN", "4")],
+    )
+    .await;
+    let (status, body) = app.chat_json(&json!({"message": "Seks biler"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reply"], "Fire biler.");
+    assert_eq!(body["vehicles"].as_array().unwrap().len(), 4, "{body}");
+    assert_eq!(app.vegvesen.calls(), 4);
+
+    let sent = app.llm.bodies();
+    assert_eq!(sent.len(), 3);
+    let tools = tool_messages(&sent[2]);
+    assert_eq!(tools.len(), 6);
+    assert_eq!(tool_result(tools[3])["error"], "not_found");
+    for refused in &tools[4..] {
+        assert_eq!(tool_result(refused)["error"], "tool_call_limit");
+    }
+    assert!(
+        sent[2].get("tools").is_none(),
+        "no tools once the cap is reached"
+    );
+}
+
+/// A register slower than the whole turn: the lookup gives up when the time left for it runs
+/// out, the model is told so in the tool result and answers, and the turn ends within
+/// `CHAT_TURN_TIMEOUT_SECS` (today a lookup may take `VEGVESEN_TIMEOUT_SECS` × attempts).
+#[tokio::test]
+async fn a_slow_lookup_is_cut_at_the_turn_deadline_and_the_model_still_answers() {
+    let slow = FakeVegvesen::start(
+        vec![(
+            "EC47213",
+            vec![Reply::After(
+                Duration::from_secs(30),
+                Box::new(Reply::json(
+                    200,
+                    vegvesen_fixture("bev-kia-niro-ec47213.json"),
+                )),
+            )],
+        )],
+        Reply::status(204),
+    )
+    .await;
+    let turn = Duration::from_secs(2);
+    let app = App::with_vegvesen(
+        vec![
+            Script::tool_reply(&[("call_slow", "EC47213")]),
+            Script::text_reply(&["Registeret svarte ikke i tide."]),
+        ],
+        &[
+            ("CHAT_TURN_TIMEOUT_SECS", "2"),
+            // The client's own budget is far longer than the turn's.
+            ("VEGVESEN_TIMEOUT_SECS", "20"),
+        ],
+        true,
+        slow,
+    )
+    .await;
+    let started = Instant::now();
+    let (status, body) = app.chat_json(&json!({"message": "Hva med EC47213?"})).await;
+    let took = started.elapsed();
+    assert!(took < turn + Duration::from_millis(500), "{took:?}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["mode"], "model",
+        "the model answered after the lookup: {body}"
+    );
+    assert_eq!(body["reply"], "Registeret svarte ikke i tide.");
+    assert_eq!(
+        body["vehicles"][0]["error"]["code"], "out_of_time",
+        "{body}"
+    );
+
+    let sent = app.llm.bodies();
+    assert_eq!(sent.len(), 2);
+    let result = tool_result(tool_messages(&sent[1])[0]);
+    assert_eq!(result["error"], "out_of_time", "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not finish"),
+        "{result}"
+    );
 }
