@@ -19,6 +19,7 @@ pub mod config;
 pub mod conversation;
 pub mod llm;
 pub mod offline;
+pub mod shared_budget;
 pub mod sse;
 
 use std::sync::Arc;
@@ -63,7 +64,12 @@ impl Chat {
     }
 
     /// Keeps conversations in `store` (the process's one, from the `Context`).
+    /// The daily token budget is then shared too ([`shared_budget`]).
     pub fn with_store(mut self, store: Arc<Store>) -> Self {
+        // Just built: nothing else holds the assistant yet.
+        if let Some(assistant) = Arc::get_mut(&mut self.assistant) {
+            assistant.set_store(Arc::clone(&store));
+        }
         self.store = store;
         self
     }
