@@ -6,7 +6,7 @@
 #       every function on one port: `local-dev` on 0.0.0.0:8000 (the `elbatt-api` container)
 #   docker build --platform linux/amd64 --build-arg FUNCTION=plate-lookup -t elbatt-plate-lookup .
 #       one function alone on 0.0.0.0:$PORT (default 8080); plate-lookup's image is also the
-#       plate batch job (`PLATE=SU18018`, see docs/deployment.md#batch-jobs-scaleway-jobs)
+#       plate batch job (`PLATE=EH91427`, see docs/deployment.md#batch-jobs-scaleway-jobs)
 #
 # Both honour $PORT, which Scaleway sets to the container's configured port. The image holds the
 # one binary, CA certificates and a non-root user (uid 10001), nothing else.

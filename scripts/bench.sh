@@ -117,7 +117,7 @@ echo "== cold start (exec → first answer), $((COLD_ROUNDS * COLD_PER_ROUND)) r
 cold_specs=(
   "hello GET /health 200"
   "health GET /health 200"
-  "plate-lookup GET /SU18018 503"
+  "plate-lookup GET /EC47213 503"
   "chat OPTIONS / 204"
   "local-dev GET /health 200"
 )
@@ -150,7 +150,7 @@ row "cold start: exec → first answer" "\`hello\` GET /health → 200 (the floo
   "p10–p90 $(fmt "$c_hello_cold_ms_p10" "%.2f")–$(fmt "$c_hello_cold_ms_p90" "%.2f"), min–max $(fmt "$c_hello_cold_ms_min" "%.2f")–$(fmt "$c_hello_cold_ms_max" "%.2f") (n=$c_hello_cold_ms_n); listening at $(fmt "$c_hello_listen_ms_p50" "%.2f") ms" \
   "—" "—" "1.00×"
 cold_row c_health "\`health\` GET /health → 200"
-cold_row c_plate_lookup "\`plate-lookup\` GET /SU18018 → 503 (no key)"
+cold_row c_plate_lookup "\`plate-lookup\` GET /EC47213 → 503 (no key)"
 cold_row c_chat "\`chat\` OPTIONS / → 204"
 cold_row c_local_dev "runner (\`local-dev\`) GET /health → 200"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Looks a plate up as a Scaleway Serverless Job: starts the plate-lookup job definition with
 # PLATE set, waits for the run, fails if it did not succeed, prints the result.
-#   JOB_DEF_ID=<uuid> scripts/job-run.sh SU18018
+#   JOB_DEF_ID=<uuid> scripts/job-run.sh EH91427
 # Environment: JOB_DEF_ID (required), REGION (fr-par), JOB_TIMEOUT (1800 s), SCW_PROFILE.
 # Exit: 0 when the run succeeded; 1 otherwise, with the run's reason, exit code and what that
 # exit code means for plate-lookup (docs/api.md#job-mode).

@@ -97,7 +97,7 @@ check_bad_plate() {
 }
 
 check_plate() {
-  request GET '/plate-lookup?plate=SU18018'
+  request GET '/plate-lookup?plate=EC47213'
   case "$EXPECT_PLATE_LOOKUP:$status" in
     unconfigured:503 | any:503)
       if ! body_has '"code":"not_configured"' || ! body_has VEGVESEN_API_KEY; then
@@ -105,8 +105,8 @@ check_plate() {
       fi
       ok "plate-lookup without VEGVESEN_API_KEY -> 503 naming the variable" ;;
     configured:200 | configured:404 | any:200 | any:404)
-      ok "plate-lookup SU18018 -> $status" ;;
-    *) fail "GET /plate-lookup?plate=SU18018: status $status (expected: $EXPECT_PLATE_LOOKUP)" ;;
+      ok "plate-lookup EC47213 -> $status" ;;
+    *) fail "GET /plate-lookup?plate=EC47213: status $status (expected: $EXPECT_PLATE_LOOKUP)" ;;
   esac
 }
 

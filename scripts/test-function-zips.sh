@@ -215,7 +215,7 @@ for fn in "${functions[@]}"; do
         request GET "$path"
         check "plate-lookup: GET $path -> 400 plate_*" eval 'is "$status" 400 && json_ct && body_has "\"code\":\"plate_"'
       done
-      for path in '/?plate=SU18018' '/SU18018' '/plate-lookup/SU18018'; do
+      for path in '/?plate=EC47213' '/EC47213' '/plate-lookup/EC47213'; do
         request GET "$path"
         check "plate-lookup: GET $path without a key -> 503 not_configured naming VEGVESEN_API_KEY" \
           eval 'is "$status" 503 && body_has "\"code\":\"not_configured\"" && body_has VEGVESEN_API_KEY'

@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn a_vehicle_event_is_not_text() {
         let mut p = Probe::new(Format::Elbatt);
-        p.feed(b"event: vehicle\ndata: {\"plate\":\"EK39085\"}\n\n");
+        p.feed(b"event: vehicle\ndata: {\"plate\":\"EC47213\"}\n\n");
         assert!(!p.first_text);
         p.feed(b"event: error\ndata: {}\n\n");
         assert!(p.error);

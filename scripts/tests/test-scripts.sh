@@ -83,10 +83,10 @@ called "^scw container container get $CONTAINER region=fr-par -o json$"
 finish
 
 begin "helpers: scw_job_run prints .job_runs[0].id"
-run success REGION=nl-ams -- "${helpers[@]}" "scw_job_run def-1 environment-variables.PLATE=SU18018"
+run success REGION=nl-ams -- "${helpers[@]}" "scw_job_run def-1 environment-variables.PLATE=EH91427"
 want_rc 0
 out_is "7c9e6679-7425-40de-944b-e07fc1f90ae7"
-called "^scw jobs definition start def-1 environment-variables.PLATE=SU18018 region=nl-ams -o json$"
+called "^scw jobs definition start def-1 environment-variables.PLATE=EH91427 region=nl-ams -o json$"
 finish
 
 begin "helpers: scw_domain_status prints hostname, status and error_message (no url field)"
@@ -266,13 +266,13 @@ finish
 # scripts/job-run.sh
 
 begin "job-run.sh: starts the plate job, polls the run it got back, prints the result"
-run success JOB_DEF_ID=def-7 -- "$root/scripts/job-run.sh" SU18018
+run success JOB_DEF_ID=def-7 -- "$root/scripts/job-run.sh" EH91427
 want_rc 0
-in_order "^scw jobs definition start def-7 environment-variables.PLATE=SU18018 region=fr-par -o json$" \
+in_order "^scw jobs definition start def-7 environment-variables.PLATE=EH91427 region=fr-par -o json$" \
   "^scw jobs run get 7c9e6679-7425-40de-944b-e07fc1f90ae7 region=fr-par -o json$" \
   "^scw jobs run get 7c9e6679-7425-40de-944b-e07fc1f90ae7"
 says "job run 7c9e6679-7425-40de-944b-e07fc1f90ae7: succeeded, exit code 0, took 3s"
-says '"plate":"SU18018","ok":true'
+says '"plate":"EH91427","ok":true'
 finish
 
 begin "job-run.sh: a failed run (exited_with_error) fails with reason, exit code and its meaning"
@@ -284,7 +284,7 @@ never_says "succeeded"
 finish
 
 begin "job-run.sh: missing credentials fail with scw's message and a hint"
-run no_credentials JOB_DEF_ID=def-7 -- "$root/scripts/job-run.sh" SU18018
+run no_credentials JOB_DEF_ID=def-7 -- "$root/scripts/job-run.sh" EH91427
 want_rc 1
 says "access key is required"
 says "scw init"

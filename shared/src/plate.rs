@@ -3,8 +3,8 @@
 //!
 //! Normalisation follows docs/upstreams/vegvesen.md#plates: Unicode NFKC, upper case, and
 //! removal of
-//! all whitespace and the separators people type (`-`, `.`, `_`), so "su 18018", "SU-18018"
-//! and " Su 18 018 " all become `SU18018`, the form the registry API expects. Anything that
+//! all whitespace and the separators people type (`-`, `.`, `_`), so "ec 47213", "EC-47213"
+//! and " Ec 47 213 " all become `EC47213`, the form the registry API expects. Anything that
 //! cannot be a plate is rejected here, before it costs an upstream call from the daily quota.
 //!
 //! Plates are personal data: no error message repeats the input.
@@ -23,7 +23,7 @@ const MAX_CHARS: usize = 7;
 /// near this, and it bounds the work done on hostile input.
 const MAX_INPUT_BYTES: usize = 256;
 
-/// A registration plate in normalised form, e.g. `SU18018` or `ELBIL`.
+/// A registration plate in normalised form, e.g. `EC47213` or `ELBIL`.
 ///
 /// Construct it with [`Plate::parse`] (or `str::parse`, or by deserialising); the field is
 /// private so every `Plate` in the program has passed the checks.
@@ -33,7 +33,7 @@ pub struct Plate(String);
 /// Which family a plate belongs to; decides how it is displayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlateKind {
-    /// Two letters A–Z and 4 or 5 digits, the first not 0 (`SU 18018`, motorcycles `AB 1234`).
+    /// Two letters A–Z and 4 or 5 digits, the first not 0 (`EC 47213`, motorcycles `AB 1234`).
     Standard,
     /// Anything else of 2–7 letters and digits: a personal plate (`ELBIL`, `ÆØÅ123`).
     Personal,
@@ -43,7 +43,7 @@ pub enum PlateKind {
 /// input itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlateError {
-    #[error("the plate is empty: type the registration number, for example \"SU 18018\"")]
+    #[error("the plate is empty: type the registration number, for example \"EC 47213\"")]
     Empty,
     #[error("the plate has only 1 letter or digit; Norwegian plates have at least {MIN_CHARS}")]
     TooShort,
@@ -111,7 +111,7 @@ impl Plate {
         }
     }
 
-    /// The normalised form, as sent to the registry API: `SU18018`.
+    /// The normalised form, as sent to the registry API: `EC47213`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -124,7 +124,7 @@ impl Plate {
         }
     }
 
-    /// The form printed on the plate: `SU 18018` for standard plates, the normalised text
+    /// The form printed on the plate: `EC 47213` for standard plates, the normalised text
     /// for personal ones (whose spacing is the owner's choice and is not kept).
     pub fn display_form(&self) -> String {
         match standard_parts(&self.0) {
@@ -257,23 +257,23 @@ mod tests {
     #[test]
     fn common_ways_of_typing_a_plate_normalise_to_the_same_form() {
         for input in [
-            "su 18018",
-            "SU-18018",
-            "su.18018",
-            " Su 18 018 ",
-            "SU18018",
-            "s_u18018",
+            "ec 47213",
+            "EC-47213",
+            "ec.47213",
+            " Ec 47 213 ",
+            "EC47213",
+            "e_c47213",
         ] {
-            assert_eq!(parsed(input), "SU18018", "input {input:?}");
+            assert_eq!(parsed(input), "EC47213", "input {input:?}");
         }
     }
 
     #[test]
     fn unicode_spaces_dashes_and_full_width_letters_are_normalised() {
-        assert_eq!(parsed("SU\u{a0}18\u{2009}018"), "SU18018");
-        assert_eq!(parsed("SU\u{2013}18018"), "SU18018");
-        assert_eq!(parsed("ＳＵ１８０１８"), "SU18018");
-        assert_eq!(parsed("\tSU\n18018\r\n"), "SU18018");
+        assert_eq!(parsed("EC\u{a0}47\u{2009}213"), "EC47213");
+        assert_eq!(parsed("EC\u{2013}47213"), "EC47213");
+        assert_eq!(parsed("ＥＣ４７２１３"), "EC47213");
+        assert_eq!(parsed("\tEC\n47213\r\n"), "EC47213");
     }
 
     #[test]
@@ -285,10 +285,10 @@ mod tests {
 
     #[test]
     fn two_letters_and_five_digits_is_a_standard_plate() {
-        let plate = Plate::parse("EK 39085").expect("valid plate");
+        let plate = Plate::parse("DN 61834").expect("valid plate");
         assert_eq!(plate.kind(), PlateKind::Standard);
-        assert_eq!(plate.as_str(), "EK39085");
-        assert_eq!(plate.display_form(), "EK 39085");
+        assert_eq!(plate.as_str(), "DN61834");
+        assert_eq!(plate.display_form(), "DN 61834");
     }
 
     #[test]
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn invisible_characters_are_rejected_and_named_by_code_point() {
-        let err = Plate::parse("SU\u{200B}18018").expect_err("zero-width space");
+        let err = Plate::parse("EC\u{200B}47213").expect_err("zero-width space");
         assert_eq!(err, PlateError::InvalidCharacter { ch: '\u{200B}' });
         assert!(err.to_string().contains("U+200B"), "{err}");
     }
@@ -427,27 +427,27 @@ mod tests {
 
     #[test]
     fn from_str_display_and_as_ref_agree_with_parse() {
-        let plate: Plate = "su-18018".parse().expect("valid plate");
-        assert_eq!(plate.to_string(), "SU18018");
-        assert_eq!(plate.as_ref(), "SU18018");
+        let plate: Plate = "ec-47213".parse().expect("valid plate");
+        assert_eq!(plate.to_string(), "EC47213");
+        assert_eq!(plate.as_ref(), "EC47213");
     }
 
     #[test]
     fn serialises_as_the_normalised_string() {
-        let plate = Plate::parse("su 18018").expect("valid plate");
+        let plate = Plate::parse("ec 47213").expect("valid plate");
         assert_eq!(
             serde_json::to_string(&plate).expect("serialise"),
-            "\"SU18018\""
+            "\"EC47213\""
         );
     }
 
     #[test]
     fn deserialising_normalises_and_rejects_bad_plates() {
-        let plate: Plate = serde_json::from_str("\"su-18018\"").expect("valid plate");
-        assert_eq!(plate.as_str(), "SU18018");
+        let plate: Plate = serde_json::from_str("\"ec-47213\"").expect("valid plate");
+        assert_eq!(plate.as_str(), "EC47213");
         let err = serde_json::from_str::<Plate>("\"SU 1801!\"").expect_err("bad plate");
         assert!(err.to_string().contains("'!'"), "{err}");
-        assert!(serde_json::from_str::<Plate>("18018").is_err());
+        assert!(serde_json::from_str::<Plate>("47213").is_err());
     }
 
     /// Separators a user might put anywhere in a plate.

@@ -318,7 +318,7 @@ impl Assistant {
             json!({
                 "type": "object",
                 "properties": {
-                    "plate": {"type": "string", "description": "Registreringsnummeret, f.eks. \"EK 39085\""}
+                    "plate": {"type": "string", "description": "Registreringsnummeret, f.eks. \"EC 47213\""}
                 },
                 "required": ["plate"],
                 "additionalProperties": false

@@ -2,11 +2,11 @@
 //! JSON object per plate on stdout (logs stay on stderr).
 //!
 //! Chosen at start, before any server mode, when there is no Lambda runtime and either:
-//! - arguments are given: `plate-lookup SU18018 EK39085` (`-` reads plates from stdin, one per
+//! - arguments are given: `plate-lookup EH91427 EC47213` (`-` reads plates from stdin, one per
 //!   line), or
 //! - `PLATE` (one plate) or `PLATES` (several, separated by newlines, commas or spaces between
 //!   plates are not allowed, so commas or newlines) is set and `PORT` is not — what
-//!   `scw jobs definition start … environment-variables.PLATE=SU18018` does.
+//!   `scw jobs definition start … environment-variables.PLATE=EH91427` does.
 //!
 //! Exit codes (documented in docs/api.md#job-mode): 0 every plate found; 2 an invalid plate;
 //! 3 a plate
@@ -183,23 +183,23 @@ mod tests {
         let env = Env::default();
         assert_eq!(detect(&env, &[]), None);
         assert_eq!(
-            detect(&env, &args(&["SU18018"])),
-            Some(JobInput::Plates(args(&["SU18018"])))
+            detect(&env, &args(&["EH91427"])),
+            Some(JobInput::Plates(args(&["EH91427"])))
         );
         assert_eq!(detect(&env, &args(&["-"])), Some(JobInput::Stdin));
-        let env = Env::from_pairs([("PLATE", "SU18018")]);
+        let env = Env::from_pairs([("PLATE", "EH91427")]);
         assert_eq!(
             detect(&env, &[]),
-            Some(JobInput::Plates(args(&["SU18018"])))
+            Some(JobInput::Plates(args(&["EH91427"])))
         );
-        let env = Env::from_pairs([("PLATES", "SU18018, EK39085\nBE12335")]);
+        let env = Env::from_pairs([("PLATES", "EH91427, EC47213\nDN61834")]);
         assert_eq!(
             detect(&env, &[]),
-            Some(JobInput::Plates(args(&["SU18018", "EK39085", "BE12335"])))
+            Some(JobInput::Plates(args(&["EH91427", "EC47213", "DN61834"])))
         );
-        let env = Env::from_pairs([("PLATE", "SU18018"), ("PORT", "8080")]);
+        let env = Env::from_pairs([("PLATE", "EH91427"), ("PORT", "8080")]);
         assert_eq!(detect(&env, &[]), None);
-        let env = Env::from_pairs([("PLATE", "SU18018"), ("AWS_LAMBDA_RUNTIME_API", "x")]);
+        let env = Env::from_pairs([("PLATE", "EH91427"), ("AWS_LAMBDA_RUNTIME_API", "x")]);
         assert_eq!(detect(&env, &[]), None);
     }
 
@@ -207,7 +207,7 @@ mod tests {
     async fn an_unconfigured_job_reports_and_exits_78() {
         let lookup = PlateLookup::from_context(&Context::default()).unwrap();
         let mut out = Vec::new();
-        let code = run(&lookup, args(&["SU18018", "EK39085"]), &mut out).await;
+        let code = run(&lookup, args(&["EH91427", "EC47213"]), &mut out).await;
         assert_eq!(code, EXIT_NOT_CONFIGURED);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 1, "stops after the first: {text}");

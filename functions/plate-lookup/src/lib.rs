@@ -1,14 +1,14 @@
 //! `plate-lookup`: a Norwegian registration plate → a clean vehicle summary from Statens
 //! vegvesen.
 //!
-//! - `GET /?plate=SU18018` or `GET /SU18018` on its own endpoint; through the runner
-//!   `GET /plate-lookup?plate=SU18018` and `GET /plate-lookup/SU18018`.
-//! - `200 {"plate":"SU18018","vehicle":{…},"source":"…"}`; `400` for what cannot be a plate,
+//! - `GET /?plate=EC47213` or `GET /EC47213` on its own endpoint; through the runner
+//!   `GET /plate-lookup?plate=EC47213` and `GET /plate-lookup/EC47213`.
+//! - `200 {"plate":"EC47213","vehicle":{…},"source":"…"}`; `400` for what cannot be a plate,
 //!   `404` when the registry has no such vehicle, `503` when `VEGVESEN_API_KEY` is not set.
 //! - Also a batch command for Scaleway Jobs: see [`job`].
 //!
 //! Run alone: `VEGVESEN_API_KEY=… cargo run -p plate-lookup`, then
-//! `curl localhost:8080/SU18018`.
+//! `curl localhost:8080/EC47213`.
 
 pub mod job;
 
@@ -75,7 +75,7 @@ impl std::fmt::Display for PlateLookupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PlateLookupError::MissingPlate => {
-                f.write_str("give a plate: /plate-lookup/SU18018 or ?plate=SU18018")
+                f.write_str("give a plate: /plate-lookup/EC47213 or ?plate=EC47213")
             }
             PlateLookupError::InvalidPlate(e) => write!(f, "{e}"),
             PlateLookupError::NotFound => f.write_str("no vehicle with that plate"),
@@ -176,7 +176,7 @@ impl PlateLookup {
     }
 }
 
-/// The plate from the path (`/SU18018`) or the query (`?plate=SU18018`), parsed once here.
+/// The plate from the path (`/EC47213`) or the query (`?plate=EC47213`), parsed once here.
 fn plate_from(req: &Request) -> Result<Plate, PlateLookupError> {
     let path = req.uri().path().trim_matches('/');
     let raw = if path.is_empty() {
@@ -185,7 +185,7 @@ fn plate_from(req: &Request) -> Result<Plate, PlateLookupError> {
     } else if path.contains('/') {
         None
     } else {
-        // Path parameters arrive percent-encoded in the URI ("EK%2039085").
+        // Path parameters arrive percent-encoded in the URI ("EC%2047213").
         Some(elbatt::http::percent_decode(path))
     };
     let raw = raw.ok_or(PlateLookupError::MissingPlate)?;

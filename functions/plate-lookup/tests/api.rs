@@ -105,13 +105,13 @@ async fn a_found_plate_returns_the_mapped_summary_by_path_and_by_query() {
 async fn the_request_follows_the_real_contract() {
     let fake = FakeVegvesen::start(vec![], Reply::status(204)).await;
     let server = spawn(&fake).await;
-    get(&server, "/SU18018").await;
+    get(&server, "/EC47213").await;
     get(&server, "/%C3%86%C3%98%C3%85123").await; // personal plate ÆØÅ123
     let rec = fake.recorded();
     assert_eq!(rec.len(), 2);
     assert_eq!(
         rec[0].path_and_query,
-        "/enkeltoppslag/kjoretoydata?kjennemerke=SU18018"
+        "/enkeltoppslag/kjoretoydata?kjennemerke=EC47213"
     );
     assert_eq!(rec[0].headers["svv-authorization"], "Apikey test-key");
     assert_eq!(rec[0].headers["accept"], "application/json");
@@ -272,7 +272,7 @@ async fn invalid_or_missing_plates_are_400_without_an_upstream_call() {
     for (path, code) in [
         ("/A", "plate_too_short"),
         ("/ABCDEFGH1", "plate_too_long"),
-        ("/SU18018%21", "plate_invalid_character"),
+        ("/EC47213%21", "plate_invalid_character"),
         ("/?plate=", "plate_empty"),
         ("/", "plate_missing"),
     ] {
@@ -280,7 +280,7 @@ async fn invalid_or_missing_plates_are_400_without_an_upstream_call() {
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["error"]["code"], code, "{path}");
     }
-    let (status, _, _) = get(&server, "/SU/18018").await;
+    let (status, _, _) = get(&server, "/EC/47213").await;
     assert_eq!(status, 400);
     assert_eq!(fake.calls(), 0);
 }
@@ -288,7 +288,7 @@ async fn invalid_or_missing_plates_are_400_without_an_upstream_call() {
 #[tokio::test]
 async fn without_a_key_lookups_answer_503_naming_the_variable() {
     let server = spawn_with(Env::default()).await;
-    let (status, _, body) = get(&server, "/SU18018").await;
+    let (status, _, body) = get(&server, "/EC47213").await;
     assert_eq!(status, 503);
     assert_eq!(body["error"]["code"], "not_configured");
     assert!(
@@ -419,10 +419,10 @@ async fn job_mode_prints_json_and_uses_distinct_exit_codes() {
 async fn the_binary_serves_on_port_when_no_plate_is_given() {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_plate-lookup"));
     // PLATE is ignored: with PORT set this is a server, not a job.
-    cmd.env_clear().env("PLATE", "SU18018");
+    cmd.env_clear().env("PLATE", "EC47213");
     let server = ChildServer::start(cmd).await;
     let resp = client()
-        .get(server.url("/plate-lookup/SU18018"))
+        .get(server.url("/plate-lookup/EC47213"))
         .send()
         .await
         .unwrap();

@@ -37,7 +37,7 @@ async fn both_url_forms_reach_plate_lookup_through_the_runner() {
 #[tokio::test]
 async fn without_a_key_the_runner_answers_503_and_says_what_to_set() {
     let app = TestApp::spawn(&[]).await;
-    let resp = app.get("/plate-lookup/SU18018").await;
+    let resp = app.get("/plate-lookup/EC47213").await;
     assert_eq!(resp.status(), 503);
     let body = json_of(resp).await;
     assert!(

@@ -391,7 +391,7 @@ mod tests {
             let calls = Arc::clone(&calls);
             tasks.push(tokio::spawn(async move {
                 cache
-                    .get_or_fetch("SU18018".to_owned(), move || async move {
+                    .get_or_fetch("EC47213".to_owned(), move || async move {
                         // Paused time only moves on once every caller is parked waiting.
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         let n = calls.fetch_add(1, Ordering::SeqCst) + 1;

@@ -487,7 +487,7 @@ mod tests {
             let body = body.clone();
             start_fake(move |_| reply(200, body.clone())).await
         };
-        let plate = Plate::parse("SU18018").expect("valid plate");
+        let plate = Plate::parse("EC47213").expect("valid plate");
 
         let found = fake.client().fetch(&plate).await.expect("lookup succeeds");
 
@@ -495,7 +495,7 @@ mod tests {
         let seen = fake.seen();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].path, "/enkeltoppslag/kjoretoydata");
-        assert_eq!(seen[0].query.as_deref(), Some("kjennemerke=SU18018"));
+        assert_eq!(seen[0].query.as_deref(), Some("kjennemerke=EC47213"));
         let header = |name: &str| seen[0].headers.get(name).and_then(|v| v.to_str().ok());
         assert_eq!(
             header("svv-authorization"),
@@ -518,10 +518,10 @@ mod tests {
     async fn an_endpoint_with_a_query_string_gets_the_plate_appended_with_an_ampersand() {
         let fake = start_fake(|_| reply(204, "")).await;
         let client = VegvesenClient::new(settings(&format!("{}?versjon=2", fake.endpoint)));
-        assert_eq!(client.fetch_plate("SU18018").await, Ok(None));
+        assert_eq!(client.fetch_plate("EC47213").await, Ok(None));
         assert_eq!(
             fake.seen()[0].query.as_deref(),
-            Some("versjon=2&kjennemerke=SU18018")
+            Some("versjon=2&kjennemerke=EC47213")
         );
     }
 
@@ -530,7 +530,7 @@ mod tests {
         for status in [204, 404] {
             let fake = start_fake(move |_| reply(status, "")).await;
             assert_eq!(
-                fake.client().fetch_plate("SU18018").await,
+                fake.client().fetch_plate("EC47213").await,
                 Ok(None),
                 "HTTP {status}"
             );
@@ -541,29 +541,29 @@ mod tests {
     #[tokio::test]
     async fn a_bad_request_is_rejected_once_with_the_upstream_reason() {
         let fake = start_fake(|_| reply(400, fixture("error-400-ugyldig-format.json"))).await;
-        let outcome = fake.client().fetch_plate("SU18018").await;
+        let outcome = fake.client().fetch_plate("EC47213").await;
         let reason = Some("UGYLDIG_FORMAT_UNR_ELLER_KJENNEMERKE".to_owned());
         assert_eq!(outcome, Err(LookupError::Rejected { reason }));
         assert_eq!(fake.calls(), 1);
 
         let fake = start_fake(|_| reply(400, "<html>Bad Request</html>")).await;
-        let outcome = fake.client().fetch_plate("SU18018").await;
+        let outcome = fake.client().fetch_plate("EC47213").await;
         assert_eq!(outcome, Err(LookupError::Rejected { reason: None }));
     }
 
     #[tokio::test]
     async fn a_rejection_reason_that_quotes_the_plate_is_withheld() {
         let fake =
-            start_fake(|_| reply(400, r#"{"feilmelding":"Kjennemerke su 18018 er ugyldig"}"#))
+            start_fake(|_| reply(400, r#"{"feilmelding":"Kjennemerke ec 47213 er ugyldig"}"#))
                 .await;
         let Err(LookupError::Rejected {
             reason: Some(reason),
-        }) = fake.client().fetch_plate("SU18018").await
+        }) = fake.client().fetch_plate("EC47213").await
         else {
             panic!("expected a rejection with a reason");
         };
         assert!(
-            !reason.to_uppercase().replace(' ', "").contains("SU18018"),
+            !reason.to_uppercase().replace(' ', "").contains("EC47213"),
             "{reason}"
         );
     }
@@ -572,7 +572,7 @@ mod tests {
     async fn a_refused_key_is_reported_and_not_retried() {
         for status in [401, 403] {
             let fake = start_fake(move |_| reply(status, "")).await;
-            let outcome = fake.client().fetch_plate("SU18018").await;
+            let outcome = fake.client().fetch_plate("EC47213").await;
             assert_eq!(outcome, Err(LookupError::KeyRefused { status }));
             assert_eq!(fake.calls(), 1, "HTTP {status}");
         }
@@ -591,7 +591,7 @@ mod tests {
         for (status, header, expected) in cases {
             let value = header.clone();
             let fake = start_fake(move |_| reply_with_retry_after(status, &value)).await;
-            let outcome = fake.client().fetch_plate("SU18018").await;
+            let outcome = fake.client().fetch_plate("EC47213").await;
             match (outcome, &expected) {
                 (Err(LookupError::QuotaExhausted { retry_after: None }), None) => {}
                 (
@@ -607,7 +607,7 @@ mod tests {
             assert_eq!(fake.calls(), 1);
         }
         let fake = start_fake(|_| reply(429, "")).await;
-        let outcome = fake.client().fetch_plate("SU18018").await;
+        let outcome = fake.client().fetch_plate("EC47213").await;
         assert_eq!(
             outcome,
             Err(LookupError::QuotaExhausted { retry_after: None })
@@ -617,7 +617,7 @@ mod tests {
     #[tokio::test]
     async fn a_server_error_is_tried_max_retries_plus_one_times() {
         let fake = start_fake(|_| reply(500, "oops")).await;
-        let outcome = fake.client().fetch_plate("SU18018").await;
+        let outcome = fake.client().fetch_plate("EC47213").await;
         assert_eq!(outcome, Err(LookupError::Upstream { status: 500 }));
         assert_eq!(fake.calls(), 3);
 
@@ -627,7 +627,7 @@ mod tests {
             ..settings(&fake.endpoint)
         });
         assert_eq!(
-            client.fetch_plate("SU18018").await,
+            client.fetch_plate("EC47213").await,
             Err(LookupError::Upstream { status: 503 })
         );
         assert_eq!(fake.calls(), 1);
@@ -643,7 +643,7 @@ mod tests {
             }
         })
         .await;
-        let outcome = fake.client().fetch_plate("SU18018").await;
+        let outcome = fake.client().fetch_plate("EC47213").await;
         assert_eq!(outcome, Ok(Some(Bytes::from_static(b"{}"))));
         assert_eq!(fake.calls(), 2);
     }
@@ -651,7 +651,7 @@ mod tests {
     #[tokio::test]
     async fn another_status_is_an_upstream_error_without_retry() {
         let fake = start_fake(|_| reply(418, "")).await;
-        let outcome = fake.client().fetch_plate("SU18018").await;
+        let outcome = fake.client().fetch_plate("EC47213").await;
         assert_eq!(outcome, Err(LookupError::Upstream { status: 418 }));
         assert_eq!(fake.calls(), 1);
     }
@@ -659,14 +659,14 @@ mod tests {
     #[tokio::test]
     async fn a_body_over_the_cap_is_a_bad_response() {
         let fake = start_fake(|_| reply(200, vec![b' '; MAX_BODY_BYTES + 1])).await;
-        let outcome = fake.client().fetch_plate("SU18018").await;
+        let outcome = fake.client().fetch_plate("EC47213").await;
         assert!(
             matches!(outcome, Err(LookupError::BadResponse { .. })),
             "{outcome:?}"
         );
 
         let fake = start_fake(|_| reply(200, vec![b' '; MAX_BODY_BYTES])).await;
-        let outcome = fake.client().fetch_plate("SU18018").await;
+        let outcome = fake.client().fetch_plate("EC47213").await;
         assert_eq!(
             outcome.map(|body| body.map(|b| b.len())),
             Ok(Some(MAX_BODY_BYTES))
@@ -684,7 +684,7 @@ mod tests {
         }
         let (endpoint, _) = raw_fake(reply).await;
         let outcome = VegvesenClient::new(settings(&endpoint))
-            .fetch_plate("SU18018")
+            .fetch_plate("EC47213")
             .await;
         assert!(
             matches!(outcome, Err(LookupError::BadResponse { .. })),
@@ -702,7 +702,7 @@ mod tests {
         });
 
         let started = std::time::Instant::now();
-        let outcome = client.fetch_plate("SU18018").await;
+        let outcome = client.fetch_plate("EC47213").await;
         let elapsed = started.elapsed();
 
         assert_eq!(outcome, Err(LookupError::Timeout));
@@ -726,7 +726,7 @@ mod tests {
 
         let started = std::time::Instant::now();
         assert_eq!(
-            client.fetch_plate("SU18018").await,
+            client.fetch_plate("EC47213").await,
             Err(LookupError::Timeout)
         );
         assert!(started.elapsed() < timeout * 2, "{:?}", started.elapsed());
@@ -747,7 +747,7 @@ mod tests {
         });
         let client = VegvesenClient::new(settings(&format!("http://{addr}/kjoretoydata")));
         assert_eq!(
-            client.fetch_plate("SU18018").await,
+            client.fetch_plate("EC47213").await,
             Err(LookupError::Unavailable)
         );
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
@@ -764,7 +764,7 @@ mod tests {
         )));
         let started = std::time::Instant::now();
         assert_eq!(
-            client.fetch_plate("SU18018").await,
+            client.fetch_plate("EC47213").await,
             Err(LookupError::Unavailable)
         );
         assert!(
@@ -790,7 +790,7 @@ mod tests {
             settings("ftp://example.invalid/kjoretoydata"),
         ];
         for settings in unusable {
-            let outcome = VegvesenClient::new(settings).fetch_plate("SU18018").await;
+            let outcome = VegvesenClient::new(settings).fetch_plate("EC47213").await;
             assert_eq!(outcome, Err(LookupError::NotConfigured));
         }
         assert_eq!(fake.calls(), 0);
@@ -801,7 +801,7 @@ mod tests {
             api_key: pasted,
             ..settings(&fake.endpoint)
         });
-        assert!(client.fetch_plate("SU18018").await.is_ok());
+        assert!(client.fetch_plate("EC47213").await.is_ok());
         let sent = fake.seen()[0].headers.get("svv-authorization").cloned();
         assert_eq!(
             sent.as_ref().and_then(|v| v.to_str().ok()),
@@ -822,7 +822,7 @@ mod tests {
         let fake = start_fake(|_| reply(204, "")).await;
         let client = fake.client();
         assert!(client.http.get().is_none());
-        client.fetch_plate("SU18018").await.expect("lookup");
+        client.fetch_plate("EC47213").await.expect("lookup");
         assert!(client.http.get().is_some());
     }
 
@@ -830,7 +830,7 @@ mod tests {
     async fn debug_output_of_settings_and_client_never_shows_the_key() {
         let fake = start_fake(|_| reply(204, "")).await;
         let client = fake.client();
-        client.fetch_plate("SU18018").await.expect("lookup");
+        client.fetch_plate("EC47213").await.expect("lookup");
         for text in [
             format!("{:?}", settings(&fake.endpoint)),
             format!("{client:?}"),
@@ -877,7 +877,7 @@ mod tests {
             }
         })
         .await;
-        let outcome = failing.client().fetch_plate("SU18018").await;
+        let outcome = failing.client().fetch_plate("EC47213").await;
         assert_eq!(outcome, Err(LookupError::KeyRefused { status: 403 }));
         let dead = {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -885,7 +885,7 @@ mod tests {
         };
         let client = VegvesenClient::new(settings(&format!("http://{dead}/kjoretoydata")));
         assert_eq!(
-            client.fetch_plate("SU18018").await,
+            client.fetch_plate("EC47213").await,
             Err(LookupError::Unavailable)
         );
 
@@ -898,7 +898,7 @@ mod tests {
         assert!(logs.contains("elapsed_ms="), "{logs}");
         assert!(!logs.contains(KEY), "{logs}");
         assert!(
-            !logs.contains("SU18018") && !logs.contains("kjennemerke"),
+            !logs.contains("EC47213") && !logs.contains("kjennemerke"),
             "{logs}"
         );
     }

@@ -73,7 +73,7 @@ impl KodeverkType {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct KjoretoyId {
-    /// The current plate as the registry displays it, with a space: `"EK 39085"`.
+    /// The current plate as the registry displays it, with a space: `"EC 47213"`.
     #[serde(deserialize_with = "lenient::text")]
     pub kjennemerke: Option<String>,
     /// The VIN.

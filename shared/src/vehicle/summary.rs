@@ -40,7 +40,7 @@ const PRINCIPLE_ELECTRIC: &str = "ELEKTRISK";
 /// `Default` is a record with nothing known (every field `None`, powertrain `Unknown`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VehicleSummary {
-    /// As the registry displays it, e.g. "EK 39085".
+    /// As the registry displays it, e.g. "EC 47213".
     pub plate: Option<String>,
     pub vin: Option<String>,
     /// "VOLKSWAGEN".

@@ -430,7 +430,7 @@ fn tidy_word(word: &str) -> String {
     }
 }
 
-/// "EK39085" as "EK 39085", the way plates are printed. Anything else is shown as given.
+/// "EL52817" as "EL 52817", the way plates are printed. Anything else is shown as given.
 fn display_plate(plate: &str) -> String {
     let compact: String = plate.chars().filter(|c| !c.is_whitespace()).collect();
     let (letters, digits) =
@@ -522,11 +522,11 @@ pub(super) mod tests {
         VehicleSummary::default()
     }
 
-    /// A summary shaped like the one for the e-Golf fixture.
+    /// A summary shaped like a 2017 VW e-Golf's (the plate and VIN are invented).
     pub(crate) fn egolf_summary() -> VehicleSummary {
         VehicleSummary {
-            plate: Some("EK 39085".to_owned()),
-            vin: Some("WVWZZZAUZH8950429".to_owned()),
+            plate: Some("EL 52817".to_owned()),
+            vin: Some("WVWZZZAUZHW731905".to_owned()),
             make: Some("VOLKSWAGEN".to_owned()),
             model: Some("GOLF".to_owned()),
             vehicle_class: Some("M1".to_owned()),
@@ -568,7 +568,7 @@ pub(super) mod tests {
     fn a_full_summary_is_described_with_every_field_in_norwegian_form() {
         let text = describe_vehicle_nb(&egolf_summary());
         for expected in [
-            "Dette står i kjøretøyregisteret om EK 39085 (Volkswagen Golf):",
+            "Dette står i kjøretøyregisteret om EL 52817 (Volkswagen Golf):",
             "Drivlinje: elbil (batterielektrisk)",
             "Kjøretøyklasse: personbil (M1)",
             "Første gang registrert: 6. juni 2017",
@@ -582,7 +582,7 @@ pub(super) mod tests {
             "Sitteplasser: 5",
             "Frist for neste EU-kontroll: 31. mai 2023",
             "Sist godkjent EU-kontroll: 4. mai 2021",
-            "WVWZZZAUZH8950429",
+            "WVWZZZAUZHW731905",
             "den vanligste batterigarantien er 8 år eller 160 000 km, det som inntreffer først",
             "rundt 6. juni 2025, så den er trolig utløpt",
         ] {
@@ -611,7 +611,7 @@ pub(super) mod tests {
     #[test]
     fn absent_fields_are_never_mentioned() {
         let summary = VehicleSummary {
-            plate: Some("BE12335".to_owned()),
+            plate: Some("DN61834".to_owned()),
             range_km: Some(50),
             ..empty_summary()
         };
@@ -828,8 +828,8 @@ pub(super) mod tests {
         assert_eq!(thousands_nb(1_000_000), "1 000 000");
         assert_eq!(decimal_nb(100.0), "100");
         assert_eq!(decimal_nb(55.25), "55,3");
-        assert_eq!(display_plate("EK39085"), "EK 39085");
-        assert_eq!(display_plate("EK 39085"), "EK 39085");
+        assert_eq!(display_plate("EL52817"), "EL 52817");
+        assert_eq!(display_plate("EL 52817"), "EL 52817");
         assert_eq!(display_plate("ELBIL1"), "ELBIL1");
         assert_eq!(
             join_nb(&["a".to_owned(), "b".to_owned(), "c".to_owned()]),

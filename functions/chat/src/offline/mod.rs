@@ -87,7 +87,7 @@ fn select_hits(hits: Vec<FaqHit<'_>>) -> Vec<FaqHit<'_>> {
         .collect()
 }
 
-/// The message with plates blanked out: "EK" and "39085" are not words the FAQ should match.
+/// The message with plates blanked out: "EL" and "52817" are not words the FAQ should match.
 fn without_plates(message: &str) -> String {
     let mut text = String::with_capacity(message.len());
     let mut copied_to = 0;
@@ -213,12 +213,12 @@ mod tests {
     #[test]
     fn vehicles_are_described_before_the_faq_answer() {
         let answer = compose_answer(
-            "Hvor lenge varer batterigarantien på EK 39085?",
+            "Hvor lenge varer batterigarantien på EL 52817?",
             &[egolf_summary()],
         );
         let vehicle_at = answer
             .text
-            .find("EK 39085 (Volkswagen Golf)")
+            .find("EL 52817 (Volkswagen Golf)")
             .expect("vehicle described");
         let faq_at = answer
             .text
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_bare_plate_gets_the_vehicle_and_a_topic_hint_not_the_fallback() {
-        let answer = compose_answer("EK 39085", &[egolf_summary(), empty_summary()]);
+        let answer = compose_answer("EL 52817", &[egolf_summary(), empty_summary()]);
         assert!(answer.faq_ids.is_empty(), "{:?}", answer.faq_ids);
         assert!(answer.text.contains("Volkswagen Golf"));
         assert!(
@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn plates_are_removed_before_searching() {
         assert_eq!(
-            without_plates("Sjekk EK 39085 og ek-12345!"),
+            without_plates("Sjekk EL 52817 og ek-12345!"),
             "Sjekk   og  !"
         );
         assert_eq!(without_plates("ingen skilt"), "ingen skilt");

@@ -15,7 +15,7 @@ const COMMON_WORDS: &[&str] = &[
     "og", "om", "on", "or", "se", "so", "to", "up", "us", "ut", "vi", "we",
 ];
 
-/// A plate found in a message: its byte range and normalised form ("SU18018").
+/// A plate found in a message: its byte range and normalised form ("EC47213").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PlateMatch {
     pub(crate) start: usize,
@@ -23,12 +23,12 @@ pub(crate) struct PlateMatch {
     pub(crate) plate: String,
 }
 
-/// Plate-looking tokens in free text, normalised ("SU18018"), in order of appearance,
+/// Plate-looking tokens in free text, normalised ("EC47213"), in order of appearance,
 /// deduplicated.
 ///
 /// Only standard plates (two letters + 4–5 digits, the first digit not zero, an optional space or
-/// hyphen between, e.g. "EK 39085", "ek-39085", "EK39085"), never inside longer words or
-/// numbers ("ABC12345", "EK390851", "EK 1234,5"). A candidate is not proof that the plate
+/// hyphen between, e.g. "EC 47213", "ec-47213", "EC47213"), never inside longer words or
+/// numbers ("ABC12345", "EC472131", "EK 1234,5"). A candidate is not proof that the plate
 /// exists; the registry lookup decides that.
 pub fn find_plate_candidates(message: &str) -> Vec<String> {
     let mut plates: Vec<String> = Vec::new();
@@ -41,7 +41,7 @@ pub fn find_plate_candidates(message: &str) -> Vec<String> {
 }
 
 /// Every plate occurrence in `message`, with positions, so callers can also cut the plates out
-/// of the text (the FAQ search should not try to match "EK" and "39085").
+/// of the text (the FAQ search should not try to match "EC" and "47213").
 pub(crate) fn plate_matches(message: &str) -> Vec<PlateMatch> {
     let chars: Vec<(usize, char)> = message.char_indices().collect();
     let mut found = Vec::new();
@@ -108,10 +108,10 @@ mod tests {
     #[test]
     fn standard_plates_are_found_and_normalised_in_every_spelling() {
         assert_eq!(
-            find_plate_candidates("Hva med EK 39085, ek-39085 eller EK39085?"),
-            ["EK39085"]
+            find_plate_candidates("Hva med EC 47213, ec-47213 eller EC47213?"),
+            ["EC47213"]
         );
-        assert_eq!(find_plate_candidates("su18018"), ["SU18018"]);
+        assert_eq!(find_plate_candidates("ec47213"), ["EC47213"]);
         assert_eq!(
             find_plate_candidates("Sjekk bilen EL\u{a0}12345."),
             ["EL12345"]
@@ -121,8 +121,8 @@ mod tests {
     #[test]
     fn plates_come_in_order_of_appearance_without_duplicates() {
         assert_eq!(
-            find_plate_candidates("Sammenlign BE 12335 og EK 39085, og så BE12335 igjen"),
-            ["BE12335", "EK39085"]
+            find_plate_candidates("Sammenlign DN 61834 og EC 47213, og så DN61834 igjen"),
+            ["DN61834", "EC47213"]
         );
     }
 
@@ -135,15 +135,15 @@ mod tests {
     fn plates_inside_longer_words_or_numbers_are_rejected() {
         for text in [
             "ABC12345",
-            "EK390851",
-            "EK39085X",
-            "xEK39085",
+            "EC472131",
+            "EC47213X",
+            "xEC47213",
             "bÆK12345",
             "EK 1234,5",
             "AB 1234.56",
             "EK 09085",
-            "E 39085",
-            "EK  39085",
+            "E 47213",
+            "EC  47213",
         ] {
             assert!(find_plate_candidates(text).is_empty(), "{text:?}");
         }
@@ -172,10 +172,10 @@ mod tests {
 
     #[test]
     fn match_positions_cover_the_plate_text() {
-        let message = "Bilen «ek 39085» lader tregt";
+        let message = "Bilen «ec 47213» lader tregt";
         let found = plate_matches(message);
         assert_eq!(found.len(), 1);
-        assert_eq!(&message[found[0].start..found[0].end], "ek 39085");
+        assert_eq!(&message[found[0].start..found[0].end], "ec 47213");
     }
 
     #[test]

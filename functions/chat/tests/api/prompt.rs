@@ -16,7 +16,7 @@ fn system_text(body: &serde_json::Value) -> String {
 async fn every_request_of_every_turn_carries_todays_norwegian_date() {
     let app = App::start(
         vec![
-            Script::tool_reply(&[("call_ek", "EK 39085")]),
+            Script::tool_reply(&[("call_ek", "EC 47213")]),
             Script::text_reply(&["EU-kontrollen ", "er forfalt."]),
             Script::text_reply(&["Hei igjen."]),
         ],
@@ -24,14 +24,14 @@ async fn every_request_of_every_turn_carries_todays_norwegian_date() {
     )
     .await;
     let (status, _) = app
-        .chat_json(&json!({"message": "Når er EU-kontrollen på EK 39085?", "stream": false}))
+        .chat_json(&json!({"message": "Når er EU-kontrollen på EC 47213?", "stream": false}))
         .await;
     assert_eq!(status, 200);
     let (status, _) = app
         .chat_json(&json!({
             "message": "Takk!",
             "history": [
-                {"role": "user", "content": "Når er EU-kontrollen på EK 39085?"},
+                {"role": "user", "content": "Når er EU-kontrollen på EC 47213?"},
                 {"role": "assistant", "content": "EU-kontrollen er forfalt."}
             ],
             "stream": false
