@@ -1358,6 +1358,51 @@ mod tests {
         assert_eq!(on(fixture!("minimal-lj58016.json")), None);
     }
 
+    #[test]
+    fn as_of_works_the_date_flags_out_again_for_the_day_of_the_answer() {
+        let record = only_record(fixture!("bev-kia-niro-ec47213.json"));
+        // Looked up on the deadline day (2026-09-30): in time.
+        let cached = Arc::new(summarize(&record, date!(2026 - 09 - 30)));
+        assert_eq!(cached.eu_control_overdue, Some(false));
+        let warranty_end = cached
+            .battery_warranty
+            .as_ref()
+            .map(|w| w.estimated_end.clone())
+            .expect("a warranty estimate");
+        // The same day: nothing changes, no copy.
+        assert!(Arc::ptr_eq(&cached, &cached.as_of(date!(2026 - 09 - 30))));
+        // The next day it is overdue; the rest is the same.
+        let next_day = cached.as_of(date!(2026 - 10 - 01));
+        assert_eq!(next_day.eu_control_overdue, Some(true));
+        assert_eq!(
+            *next_day,
+            VehicleSummary {
+                eu_control_overdue: Some(true),
+                ..VehicleSummary::clone(&cached)
+            }
+        );
+        assert_eq!(
+            cached.eu_control_overdue,
+            Some(false),
+            "the cached value is untouched"
+        );
+        // The warranty's expiry follows the day too.
+        let end = Date::parse(&warranty_end, format_description!("[year]-[month]-[day]")).unwrap();
+        let after_end = cached.as_of(end.next_day().unwrap());
+        assert!(after_end.battery_warranty.as_ref().unwrap().expired_by_age);
+        assert!(
+            !cached
+                .as_of(end)
+                .battery_warranty
+                .as_ref()
+                .unwrap()
+                .expired_by_age
+        );
+        // Without a deadline there is nothing to work out.
+        let none = Arc::new(VehicleSummary::default());
+        assert_eq!(none.as_of(date!(2030 - 01 - 01)).eu_control_overdue, None);
+    }
+
     /// A record whose only data is an EU-kontroll deadline.
     fn deadline(text: &str) -> Kjoretoydata {
         serde_json::from_str(&format!(
