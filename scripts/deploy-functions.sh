@@ -7,11 +7,11 @@
 #   `get-upload-url`, upload the zip (curl PUT), deploy, wait until `ready` or fail with the
 #   function's error_message and build_message (Scaleway compiles the crate: allow ~40 min).
 #
-#   scripts/deploy-functions.sh [health|plate-lookup|chat ...]      # default: all three
+#   scripts/deploy-functions.sh [health|plate-lookup|chat|conversations ...]   # default: all
 #
 # Environment: REGION (fr-par); NAMESPACE (elbatt-functions); ENV_FILE (deploy/scaleway.env);
 # DIST (dist/; SKIP_PACKAGE=1 uploads the zips already there); MEMORY_HEALTH (128),
-# MEMORY_PLATE_LOOKUP (256), MEMORY_CHAT (512) in MB, one of Scaleway's tiers; MAX_SCALE (5);
+# MEMORY_PLATE_LOOKUP (256), MEMORY_CHAT (512), MEMORY_CONVERSATIONS (256) in MB, one of Scaleway's tiers; MAX_SCALE (5);
 # FUNCTION_TIMEOUT (2700 s of build + deploy); SCW_PROFILE.
 # Secrets (environment, else typed without echo; all or none, ALLOW_PARTIAL_SECRETS=1): plate-lookup
 # gets VEGVESEN_API_KEY, chat gets VEGVESEN_API_KEY and OPENAI_API_KEY. As with deploy.sh they are scw arguments (scw cannot read
@@ -37,7 +37,7 @@ functions=("$@")
 memory_for() {
   local var v
   var="MEMORY_$(tr 'a-z-' 'A-Z_' <<<"$1")"
-  case "$1" in health) v=128 ;; plate-lookup) v=256 ;; *) v=512 ;; esac
+  case "$1" in health) v=128 ;; plate-lookup | conversations) v=256 ;; *) v=512 ;; esac
   v="${!var:-$v}"
   # Only these memory:vCPU pairs exist (docs/upstreams/scaleway.md#functions-limits).
   [[ " 128 256 512 1024 2048 3072 4096 " == *" $v "* ]] || die "$var=$v is not a Functions memory tier (128 256 512 1024 2048 3072 4096)"
@@ -99,7 +99,7 @@ step "1/3 prerequisites"
 scw_require || exit 1
 need curl "apt-get install curl"
 for fn in "${functions[@]}"; do
-  case "$fn" in health | plate-lookup | chat) ;; *) die "unknown function $fn" ;; esac
+  case "$fn" in health | plate-lookup | chat | conversations) ;; *) die "unknown function $fn" ;; esac
   memory_for "$fn" >/dev/null
 done
 runtimes="$(scw_run function runtime list region="$REGION")" || exit 1

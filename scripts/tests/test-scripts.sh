@@ -301,7 +301,7 @@ finish
 # scripts/deploy-functions.sh (small stand-in zips; packaging is tested by test-function-zips.sh)
 
 mkdir -p "$tmp/dist"
-for fn in health plate-lookup chat; do
+for fn in health plate-lookup chat conversations; do
   head -c $((1000 + ${#fn})) /dev/zero >"$tmp/dist/$fn.zip"
 done
 fnenv=(SKIP_PACKAGE=1 DIST="$tmp/dist")
@@ -331,7 +331,7 @@ grep -qi "^content-type: application/octet-stream$" "$FAKE_STATE/upload-headers"
   || problems+=("the upload's header file has no Content-Type")
 never_says "$VEG_SECRET"
 never_says "$LLM_SECRET"
-says "deployed: health plate-lookup chat"
+says "deployed: health plate-lookup chat conversations"
 finish
 
 begin "deploy-functions.sh: existing functions are updated (redeploy=false), not created"
