@@ -10,7 +10,9 @@
 //!   without being stored (`done` then has no `conversation_id`), logged once by the store.
 //! - A turn that ends in an error is not stored; nor is one whose client left before `done`.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use elbatt_store::{ConversationId, NewMessage, Role as StoredRole, Store, StoreError, TokenUsage};
 use tokio::sync::mpsc;
@@ -18,6 +20,19 @@ use tokio::sync::mpsc;
 use crate::api::{ChatError, HistoryItem, Role, Turn};
 use crate::assistant::{Mode, TurnEvent};
 use crate::config::Limits;
+
+/// A store call taking longer counts as the store being down: the turn goes on without it.
+pub const STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn bounded<T>(f: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(STORE_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "no answer within {STORE_TIMEOUT:?}"
+            )))
+        })
+}
 
 /// Where a turn goes.
 #[derive(Debug)]
@@ -53,9 +68,7 @@ pub async fn plan(store: &Store, turn: &mut Turn, limits: &Limits) -> Result<Pla
         });
     };
     let id = ConversationId::parse(raw).ok_or(ChatError::ConversationNotFound)?;
-    let backend = store.backend().await.map_err(|e| unavailable(store, &e))?;
-    let stored = backend
-        .conversation(&id)
+    let stored = bounded(async { store.backend().await?.conversation(&id).await })
         .await
         .map_err(|e| unavailable(store, &e))?
         .ok_or(ChatError::ConversationNotFound)?;
@@ -160,10 +173,14 @@ pub async fn record(
                     }),
                     created_at_ms: now,
                 });
-                let saved = match store.backend().await {
-                    Ok(b) => b.append(&id, create, &messages, now).await,
-                    Err(e) => Err(e),
-                };
+                let saved = bounded(async {
+                    store
+                        .backend()
+                        .await?
+                        .append(&id, create, &messages, now)
+                        .await
+                })
+                .await;
                 match saved {
                     Ok(()) => {
                         store.mark(true, None);
