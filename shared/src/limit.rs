@@ -84,7 +84,7 @@ impl ClientIdentity {
     /// The client's bucket: every `X-Forwarded-For` line, in order, as one list.
     pub fn key(&self, headers: &HeaderMap) -> ClientKey {
         let mut entries: Vec<&str> = Vec::new();
-        for line in headers.get_all("x-forwarded-for") {
+        for line in headers.get_all(crate::http::X_FORWARDED_FOR) {
             let Ok(line) = line.to_str() else {
                 // A line that is not text hides how many hops it held: fail closed.
                 return ClientKey::Unknown;

@@ -43,7 +43,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
 
 /// The header carrying the request id (Scaleway's ingress sets it; adapters fill it when absent).
-pub const REQUEST_ID: &str = "x-request-id";
+/// Header names are constants so that a lookup does not parse the name on every request.
+pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+/// The client and every proxy on the way, left to right.
+pub const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 
 /// The path as the client sent it, before a router removed its mount prefix: for logs only,
 /// since no platform gives a function this. Adapters put it in the request's extensions.
@@ -244,7 +248,8 @@ pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, mut req: Reques
         }
         let mut resp = match function.handle(req).instrument(span.clone()).await {
             Ok(resp) => resp,
-            Err(e) => error_response(&*e, Some(&request_id)),
+            // Inside the span: a failure's log line carries the request id.
+            Err(e) => span.in_scope(|| error_response(&*e, Some(&request_id))),
         };
         if is_head {
             // Keep the headers (and the length the GET would have had), drop the body.

@@ -19,7 +19,7 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body as LambdaBody, RequestExt};
 
-use crate::http::{OriginalPath, REQUEST_ID};
+use crate::http::{OriginalPath, REQUEST_ID, X_FORWARDED_FOR, X_FORWARDED_PROTO};
 
 /// Where a request was mounted: its prefix is stripped from the path the handler sees.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +57,7 @@ pub fn to_lambda_request(
         .to_owned();
     let source_ip = parts
         .headers
-        .get("x-forwarded-for")
+        .get(X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .map(|s| s.trim().to_owned());
@@ -65,7 +65,15 @@ pub fn to_lambda_request(
     let mut http_desc = ApiGatewayV2httpRequestContextHttpDescription::default();
     http_desc.method = parts.method.clone();
     http_desc.path = Some(raw_path.clone());
-    http_desc.protocol = Some(format!("{:?}", parts.version));
+    http_desc.protocol = Some(
+        match parts.version {
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_2 => "HTTP/2.0",
+            http::Version::HTTP_3 => "HTTP/3.0",
+            _ => "HTTP/1.1",
+        }
+        .to_owned(),
+    );
     http_desc.source_ip = source_ip;
     http_desc.user_agent = parts
         .headers
@@ -133,7 +141,7 @@ pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
     // A client may send the header several times; proxies treat the lines as one list
     // (RFC 9110 §5.3), so the limiter must too, or the first line alone would pick its key.
     let existing = headers
-        .get_all("x-forwarded-for")
+        .get_all(X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .map(str::trim)
@@ -147,10 +155,10 @@ pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
         format!("{existing}, {peer_ip}")
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    if !headers.contains_key("x-forwarded-proto") {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if !headers.contains_key(X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     ensure_request_id(headers);
 }
