@@ -62,7 +62,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<Option<Conversation>, StoreError>>;
     /// Erases the conversation and every message of it; `false` if there was none.
     fn delete<'a>(&'a self, id: &'a ConversationId) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// Retention: erases conversations not updated since `before_ms`, and expired counters.
+    /// Retention: erases conversations not updated since `before_ms`, and expired counters and
+    /// vehicle lookups.
     /// Returns how many conversations went.
     fn purge(&self, before_ms: i64, now_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// A shared fixed-window counter (rate limits, budgets, quotas): adds `amount` to the window
@@ -77,6 +78,20 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         cap: i64,
         expires_at_ms: i64,
     ) -> BoxFuture<'a, Result<Option<i64>, StoreError>>;
+    /// The vehicle lookup cached for `plate` if it has not expired at `now_ms`: `Some(None)` is a
+    /// cached "no such vehicle".
+    fn vehicle_get<'a>(
+        &'a self,
+        plate: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<Option<String>>, StoreError>>;
+    /// Caches a vehicle lookup (`None`: no such vehicle) until `expires_at_ms`, replacing any.
+    fn vehicle_put<'a>(
+        &'a self,
+        plate: &'a str,
+        body: Option<&'a str>,
+        expires_at_ms: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Settles a reservation: adds `delta` (may be negative; the total never goes below zero).
     /// Returns the new total, `None` if the window does not exist.
     fn counter_adjust<'a>(

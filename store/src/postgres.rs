@@ -532,6 +532,9 @@ impl Backend for Postgres {
             tx.execute_typed(schema::PURGE_COUNTERS, &[(&now_ms, INT8)])
                 .await
                 .map_err(pg_err)?;
+            tx.execute_typed(schema::PURGE_VEHICLES, &[(&now_ms, INT8)])
+                .await
+                .map_err(pg_err)?;
             tx.commit().await.map_err(pg_err)?;
             Ok(n)
         })
@@ -564,6 +567,41 @@ impl Backend for Postgres {
                 .await
                 .map_err(pg_err)?;
             row.map(|r| r.try_get(0)).transpose().map_err(pg_err)
+        })
+    }
+
+    fn vehicle_get<'a>(
+        &'a self,
+        plate: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<Option<String>>, StoreError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let row = c
+                .query_typed_opt(schema::VEHICLE_GET, &[(&plate, TEXT), (&now_ms, INT8)])
+                .await
+                .map_err(pg_err)?;
+            row.map(|r| r.try_get::<_, Option<String>>(0))
+                .transpose()
+                .map_err(pg_err)
+        })
+    }
+
+    fn vehicle_put<'a>(
+        &'a self,
+        plate: &'a str,
+        body: Option<&'a str>,
+        expires_at_ms: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            c.execute_typed(
+                schema::VEHICLE_PUT,
+                &[(&plate, TEXT), (&body, TEXT), (&expires_at_ms, INT8)],
+            )
+            .await
+            .map_err(pg_err)?;
+            Ok(())
         })
     }
 

@@ -52,6 +52,17 @@ CREATE TABLE counters (
 );
 CREATE INDEX counters_expiry ON counters (expires_at_ms);",
     },
+    Migration {
+        version: 3,
+        name: "vehicle lookups shared between instances",
+        sql: "
+CREATE TABLE vehicle_cache (
+    plate TEXT PRIMARY KEY,
+    body TEXT,
+    expires_at_ms BIGINT NOT NULL
+);
+CREATE INDEX vehicle_cache_expiry ON vehicle_cache (expires_at_ms);",
+    },
 ];
 
 /// The schema version this build writes and reads.
@@ -90,6 +101,14 @@ pub const PURGE_MESSAGES: &str = "DELETE FROM messages WHERE conversation_id IN 
      (SELECT id FROM conversations WHERE updated_at_ms < $1)";
 pub const PURGE_CONVERSATIONS: &str = "DELETE FROM conversations WHERE updated_at_ms < $1";
 pub const PURGE_COUNTERS: &str = "DELETE FROM counters WHERE expires_at_ms < $1";
+pub const PURGE_VEHICLES: &str = "DELETE FROM vehicle_cache WHERE expires_at_ms < $1";
+
+/// The shared vehicle cache: a body (`NULL`: no such vehicle) until it expires.
+pub const VEHICLE_GET: &str =
+    "SELECT body FROM vehicle_cache WHERE plate = $1 AND expires_at_ms > $2";
+pub const VEHICLE_PUT: &str = "INSERT INTO vehicle_cache (plate, body, expires_at_ms) \
+     VALUES ($1, $2, $3) ON CONFLICT (plate) DO UPDATE \
+     SET body = excluded.body, expires_at_ms = excluded.expires_at_ms";
 
 /// Adds `$3` to the window `($1, $2)` unless that would pass the cap `$4`; returns the new
 /// total, no row when refused. (A first insert skips the `WHERE`: callers check `$3 <= $4`.)

@@ -291,6 +291,8 @@ impl Backend for Sqlite {
                 .map_err(err)?;
             tx.execute(&q(schema::PURGE_COUNTERS), [now_ms])
                 .map_err(err)?;
+            tx.execute(&q(schema::PURGE_VEHICLES), [now_ms])
+                .map_err(err)?;
             tx.commit().map_err(err)?;
             Ok(n as u64)
         })
@@ -316,6 +318,35 @@ impl Backend for Sqlite {
             )
             .optional()
             .map_err(err)
+        })
+    }
+
+    fn vehicle_get<'a>(
+        &'a self,
+        plate: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<Option<String>>, StoreError>> {
+        let plate = plate.to_owned();
+        self.run(move |c| {
+            c.query_row(&q(schema::VEHICLE_GET), params![plate, now_ms], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()
+            .map_err(err)
+        })
+    }
+
+    fn vehicle_put<'a>(
+        &'a self,
+        plate: &'a str,
+        body: Option<&'a str>,
+        expires_at_ms: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let (plate, body) = (plate.to_owned(), body.map(str::to_owned));
+        self.run(move |c| {
+            c.execute(&q(schema::VEHICLE_PUT), params![plate, body, expires_at_ms])
+                .map(|_| ())
+                .map_err(err)
         })
     }
 

@@ -4,11 +4,14 @@
 //! comes back (once, not per request), and runs retention at start and then hourly, off the
 //! request path.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use elbatt::config::ConfigError;
 use elbatt::context::Context;
+use elbatt::vehicle::shared_cache::{CachedBody, SharedVehicleCache};
 use serde::Serialize;
 
 use crate::Backend;
@@ -237,5 +240,77 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+/// The store as the vehicle lookup's shared second-level cache (the port
+/// `elbatt::vehicle::shared_cache`). A store that fails answers "miss" and drops the write.
+#[derive(Debug)]
+struct StoreVehicleCache(Arc<Store>);
+
+impl SharedVehicleCache for StoreVehicleCache {
+    fn get<'a>(
+        &'a self,
+        plate: &'a str,
+        now_ms: i64,
+    ) -> Pin<Box<dyn Future<Output = Option<CachedBody>> + Send + 'a>> {
+        Box::pin(async move {
+            let found = async { self.0.backend().await?.vehicle_get(plate, now_ms).await };
+            match tokio::time::timeout(PING_TIMEOUT, found).await {
+                Ok(Ok(hit)) => hit.map(|body| body.map(String::into_bytes)),
+                Ok(Err(e)) => {
+                    self.0.mark(false, Some(&e));
+                    None
+                }
+                Err(_) => None,
+            }
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        plate: &'a str,
+        body: CachedBody,
+        expires_at_ms: i64,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            // Registry bodies are JSON, so UTF-8; anything else is not shared.
+            let body = match body.map(String::from_utf8).transpose() {
+                Ok(body) => body,
+                Err(_) => return,
+            };
+            let put = async {
+                self.0
+                    .backend()
+                    .await?
+                    .vehicle_put(plate, body.as_deref(), expires_at_ms)
+                    .await
+            };
+            if let Ok(Err(e)) = tokio::time::timeout(PING_TIMEOUT, put).await {
+                self.0.mark(false, Some(&e));
+            }
+        })
+    }
+}
+
+impl Store {
+    /// Puts this store behind the context's vehicle lookup as its shared cache (SQLite and
+    /// PostgreSQL; in memory it would only repeat the instance's own cache). Every function that
+    /// looks plates up calls this, so whichever is built first attaches it.
+    ///
+    /// # Errors
+    /// A Vegvesen or cache variable is malformed.
+    pub fn share_vehicle_cache(self: &Arc<Self>, ctx: &Context) -> Result<(), ConfigError> {
+        if matches!(self.cfg.mode, Mode::Sqlite(_) | Mode::Postgres(_)) {
+            if let Some(vehicles) = ctx.vehicles()? {
+                vehicles.set_shared_cache(Arc::new(StoreVehicleCache(Arc::clone(self))));
+            }
+        }
+        Ok(())
+    }
+
+    /// The shared vehicle cache over this store (tests build services by hand).
+    pub fn vehicle_cache(self: &Arc<Self>) -> Arc<dyn SharedVehicleCache> {
+        Arc::new(StoreVehicleCache(Arc::clone(self)))
     }
 }

@@ -168,8 +168,10 @@ impl Function for Chat {
     /// Missing keys are not errors: offline mode and "plate lookup not configured" answer
     /// instead.
     fn from_context(ctx: &Context) -> Result<Self, ConfigError> {
-        Ok(Self::new(ChatConfig::from_env(ctx.env())?, ctx.vehicles()?)
-            .with_store(Store::from_context(ctx)?))
+        let store = Store::from_context(ctx)?;
+        // Plate lookups shared with every instance using the store.
+        store.share_vehicle_cache(ctx)?;
+        Ok(Self::new(ChatConfig::from_env(ctx.env())?, ctx.vehicles()?).with_store(store))
     }
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ChatError>> {

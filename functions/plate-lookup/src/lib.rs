@@ -199,11 +199,14 @@ impl Function for PlateLookup {
         elbatt::vehicle::VARIABLES,
         elbatt::limit::VARIABLES,
         VARIABLES,
+        elbatt_store::VARIABLES,
     ];
     type Error = PlateLookupError;
 
-    /// A missing key is not an error: lookups then answer 503.
+    /// A missing key is not an error: lookups then answer 503. With a store (SQLite or
+    /// PostgreSQL), lookups are shared with every instance using it (`docs/state.md`).
     fn from_context(ctx: &Context) -> Result<Self, ConfigError> {
+        elbatt_store::Store::from_context(ctx)?.share_vehicle_cache(ctx)?;
         let env = ctx.env();
         let rate = Rate {
             per_minute: env.value::<u32>(&PLATE_RATE_LIMIT_PER_MINUTE)?.max(1),

@@ -24,6 +24,9 @@ fn env_for(fake: &FakeVegvesen) -> Vec<(&'static str, String)> {
         // Tests that look many plates up are not about the rate limit; the one that is
         // sets its own (later pairs win).
         ("PLATE_RATE_LIMIT_BURST", "100000".to_owned()),
+        // No SQLite file shared between tests (and runs) as a second-level cache: every test
+        // counts its own upstream calls.
+        ("STORE", "memory".to_owned()),
     ]
 }
 
@@ -259,6 +262,7 @@ async fn a_hanging_upstream_is_a_bounded_504_and_a_dead_one_a_502() {
             "VEGVESEN_ENDPOINT",
             format!("http://{dead}/enkeltoppslag/kjoretoydata"),
         ),
+        ("STORE", "memory".to_owned()),
     ]);
     let server = spawn_with(env).await;
     let (status, _, body) = get(&server, "/AA30001").await;

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod client;
 pub mod model;
 pub mod service;
+pub mod shared_cache;
 pub mod summary;
 pub mod warranty;
 

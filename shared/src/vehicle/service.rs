@@ -4,7 +4,7 @@
 //! Found vehicles and "no such vehicle" answers are cached (with their own lifetimes); upstream
 //! failures are not. Concurrent lookups of one plate share a single upstream call.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::StatusCode;
@@ -12,6 +12,7 @@ use http::StatusCode;
 use super::cache::{Cache, CacheStats};
 use super::client::{ClientSettings, LookupError, VegvesenClient};
 use super::model::KjoretoydataResponse;
+use super::shared_cache::SharedVehicleCache;
 use super::summary::{VehicleSummary, norway_date, summarize};
 use crate::config::{ConfigError, Env, VarSpec, secret, var};
 use crate::http::HttpError;
@@ -119,6 +120,8 @@ pub struct VehicleService {
     found_ttl: Duration,
     not_found_ttl: Duration,
     clock: Clock,
+    /// The cache shared with other instances, when a store provides one.
+    shared: OnceLock<Arc<dyn SharedVehicleCache>>,
 }
 
 /// Where the service's "now" comes from: the system clock, or a test's.
@@ -151,7 +154,13 @@ impl VehicleService {
             found_ttl: config.found_ttl,
             not_found_ttl: config.not_found_ttl,
             clock: Clock(Arc::new(OffsetDateTime::now_utc)),
+            shared: OnceLock::new(),
         }
+    }
+
+    /// Puts `shared` behind this instance's cache (the first call wins: one per process).
+    pub fn set_shared_cache(&self, shared: Arc<dyn SharedVehicleCache>) {
+        let _ = self.shared.set(shared);
     }
 
     /// The service with `now` as its clock instead of the system's (tests move time on).
@@ -173,11 +182,38 @@ impl VehicleService {
         let client = Arc::clone(&self.client);
         let (found_ttl, not_found_ttl) = (self.found_ttl, self.not_found_ttl);
         let key = plate.clone();
-        let today = norway_date((self.clock.0)());
+        let now = (self.clock.0)();
+        let today = norway_date(now);
+        let shared = self.shared.get().cloned();
         let found = self
             .cache
             .get_or_fetch(plate.clone(), move || async move {
-                let body = client.fetch(&key).await?;
+                let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+                let from_shared = match &shared {
+                    Some(l2) => l2.get(key.as_str(), now_ms).await,
+                    None => None,
+                };
+                let body = match from_shared {
+                    Some(body) => body.map(bytes::Bytes::from),
+                    None => {
+                        let body = client.fetch(&key).await?;
+                        if let Some(l2) = &shared {
+                            // Only answers that parse are shared.
+                            let ttl = match &body {
+                                Some(b) if parse_response_on(b, today)?.is_some() => found_ttl,
+                                _ => not_found_ttl,
+                            };
+                            let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+                            l2.put(
+                                key.as_str(),
+                                body.as_ref().map(|b| b.to_vec()),
+                                now_ms.saturating_add(ttl_ms),
+                            )
+                            .await;
+                        }
+                        body
+                    }
+                };
                 let summary = match body {
                     None => None,
                     Some(bytes) => parse_response_on(&bytes, today)?,

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use elbatt_store::Backend;
 use elbatt_store::postgres::{PgOptions, Postgres};
 use elbatt_store::sqlite::Sqlite;
+use elbatt_store::{Backend, Mode};
 
 /// What each conformance test gets.
 pub(crate) trait Fixture: Sized + Send + Sync {
@@ -20,6 +20,8 @@ pub(crate) trait Fixture: Sized + Send + Sync {
     fn exec(&self, sql: &str) -> impl Future<Output = ()> + Send;
     /// Rows in `table`.
     fn count(&self, table: &str) -> impl Future<Output = i64> + Send;
+    /// The store mode that opens this database.
+    fn mode(&self) -> Mode;
 }
 
 #[derive(Debug)]
@@ -61,6 +63,10 @@ impl Fixture for SqliteFixture {
 
     async fn exec(&self, sql: &str) {
         self.raw().execute_batch(sql).unwrap();
+    }
+
+    fn mode(&self) -> Mode {
+        Mode::Sqlite(self.path())
     }
 
     async fn count(&self, table: &str) -> i64 {
@@ -161,6 +167,10 @@ impl Fixture for PgFixture {
 
     async fn exec(&self, sql: &str) {
         self.client().await.batch_execute(sql).await.unwrap();
+    }
+
+    fn mode(&self) -> Mode {
+        Mode::Postgres(Box::new(self.options()))
     }
 
     async fn count(&self, table: &str) -> i64 {

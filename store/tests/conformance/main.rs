@@ -52,6 +52,8 @@ conformance!(
     concurrent_appends_to_one_conversation_get_distinct_numbers,
     counters_never_pass_their_cap_even_under_concurrency,
     a_reservation_is_settled_up_or_down,
+    vehicle_lookups_are_shared_until_they_expire,
+    a_plate_looked_up_by_one_instance_is_answered_by_another_without_an_upstream_call,
 );
 
 async fn migrated<F: Fixture>(f: &F) -> Arc<dyn Backend> {
@@ -365,6 +367,98 @@ async fn counters_never_pass_their_cap_even_under_concurrency<F: Fixture>(f: &F)
         Some(1),
         "scopes are separate"
     );
+}
+
+async fn vehicle_lookups_are_shared_until_they_expire<F: Fixture>(f: &F) {
+    let b = migrated(f).await;
+    assert_eq!(b.vehicle_get("EC47213", 0).await.unwrap(), None);
+    b.vehicle_put("EC47213", Some("{\"a\":1}"), 1000)
+        .await
+        .unwrap();
+    b.vehicle_put("AA12345", None, 1000).await.unwrap();
+    assert_eq!(
+        b.vehicle_get("EC47213", 999).await.unwrap(),
+        Some(Some("{\"a\":1}".to_owned()))
+    );
+    assert_eq!(
+        b.vehicle_get("AA12345", 999).await.unwrap(),
+        Some(None),
+        "a cached not-found"
+    );
+    assert_eq!(
+        b.vehicle_get("EC47213", 1000).await.unwrap(),
+        None,
+        "expired"
+    );
+    b.vehicle_put("EC47213", Some("{\"a\":2}"), 3000)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.vehicle_get("EC47213", 2000).await.unwrap(),
+        Some(Some("{\"a\":2}".to_owned())),
+        "a new answer replaces the old"
+    );
+    b.purge(0, 2000).await.unwrap();
+    assert_eq!(
+        f.count("vehicle_cache").await,
+        1,
+        "retention sweeps expired lookups"
+    );
+}
+
+async fn a_plate_looked_up_by_one_instance_is_answered_by_another_without_an_upstream_call<
+    F: Fixture,
+>(
+    f: &F,
+) {
+    use elbatt::config::Env;
+    use elbatt::plate::Plate;
+    use elbatt::testing::{FakeVegvesen, Reply, vegvesen_fixture};
+    use elbatt::vehicle::service::VehicleService;
+    use elbatt_store::{Store, StoreConfig};
+
+    let registry = FakeVegvesen::start(
+        vec![(
+            "EC47213",
+            vec![Reply::json(
+                200,
+                vegvesen_fixture("bev-kia-niro-ec47213.json"),
+            )],
+        )],
+        Reply::status(204),
+    )
+    .await;
+    let env = Env::from_pairs([
+        ("VEGVESEN_API_KEY", "k".to_owned()),
+        ("VEGVESEN_ENDPOINT", registry.endpoint()),
+    ]);
+    // Two instances: each its own memory cache and store handle, one database.
+    let instance = || {
+        let store = Arc::new(Store::new(StoreConfig {
+            mode: f.mode(),
+            retention: None,
+        }));
+        let vehicles = VehicleService::from_env(&env).unwrap().unwrap();
+        vehicles.set_shared_cache(store.vehicle_cache());
+        vehicles
+    };
+    let (a, b) = (instance(), instance());
+    let plate = Plate::parse("EC 47213").unwrap();
+    let found = a.lookup(&plate).await.unwrap().unwrap();
+    assert_eq!(registry.calls(), 1);
+    let shared = b.lookup(&plate).await.unwrap().unwrap();
+    assert_eq!(registry.calls(), 1, "answered from the shared cache");
+    assert_eq!(
+        serde_json::to_value(&*shared).unwrap(),
+        serde_json::to_value(&*found).unwrap()
+    );
+    let unknown = Plate::parse("AA 12345").unwrap();
+    assert!(a.lookup(&unknown).await.unwrap().is_none());
+    assert!(b.lookup(&unknown).await.unwrap().is_none());
+    assert_eq!(registry.calls(), 2, "a not-found is shared too");
+    // A hit in an instance's own memory never reaches the store or the registry.
+    assert!(a.lookup(&plate).await.unwrap().is_some());
+    assert_eq!(registry.calls(), 2);
 }
 
 async fn a_reservation_is_settled_up_or_down<F: Fixture>(f: &F) {
