@@ -37,6 +37,12 @@ pub const CONVERSATION_RETENTION_DAYS: VarSpec = var(
     "conversations untouched this many days are erased (at start, then hourly); `0` keeps them",
 );
 
+pub const VEGVESEN_DAILY_QUOTA: VarSpec = var(
+    "VEGVESEN_DAILY_QUOTA",
+    "45000",
+    "Statens vegvesen calls per UTC day shared by every instance using the store (the key allows 50,000; 10 % margin); past it lookups answer 503 with Retry-After",
+);
+
 /// Every variable the store reads, for the runner's report and `docs/configuration.md`.
 pub const VARIABLES: &[VarSpec] = &[
     STORE,
@@ -45,6 +51,7 @@ pub const VARIABLES: &[VarSpec] = &[
     DATABASE_POOL_SIZE,
     DATABASE_CONNECT_TIMEOUT_SECS,
     CONVERSATION_RETENTION_DAYS,
+    VEGVESEN_DAILY_QUOTA,
 ];
 
 /// Which store runs.

@@ -15,7 +15,7 @@ use elbatt::vehicle::shared_cache::{CachedBody, SharedVehicleCache};
 use serde::Serialize;
 
 use crate::Backend;
-use crate::config::{Mode, StoreConfig};
+use crate::config::{Mode, StoreConfig, VEGVESEN_DAILY_QUOTA};
 use crate::model::{StoreError, now_ms};
 use crate::postgres::Postgres;
 use crate::schema::LATEST;
@@ -246,7 +246,16 @@ impl Store {
 /// The store as the vehicle lookup's shared second-level cache (the port
 /// `elbatt::vehicle::shared_cache`). A store that fails answers "miss" and drops the write.
 #[derive(Debug)]
-struct StoreVehicleCache(Arc<Store>);
+struct StoreVehicleCache(Arc<Store>, i64);
+
+/// Counter scopes of the Vegvesen quota and pause.
+pub const VEGVESEN_CALLS: &str = "vegvesen_calls";
+pub const VEGVESEN_PAUSE: &str = "vegvesen_pause";
+const DAY_MS: i64 = 86_400_000;
+
+fn wait_ms(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms.max(1000)).unwrap_or(1000))
+}
 
 impl SharedVehicleCache for StoreVehicleCache {
     fn get<'a>(
@@ -291,6 +300,62 @@ impl SharedVehicleCache for StoreVehicleCache {
             }
         })
     }
+
+    /// A pause in force, then today's count (UTC days). The store failing lets the call through:
+    /// the per-instance protections still apply.
+    fn take_call(
+        &self,
+        now_ms: i64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Duration>> + Send + '_>> {
+        Box::pin(async move {
+            let day = now_ms - now_ms.rem_euclid(DAY_MS);
+            let check = async {
+                let b = self.0.backend().await?;
+                let paused = b
+                    .counter_add(VEGVESEN_PAUSE, 0, 0, i64::MAX, now_ms + DAY_MS)
+                    .await?
+                    .unwrap_or(0);
+                if paused > now_ms {
+                    return Ok(Err(wait_ms(paused - now_ms)));
+                }
+                let counted = b
+                    .counter_add(VEGVESEN_CALLS, day, 1, self.1, day + 2 * DAY_MS)
+                    .await?;
+                Ok::<_, StoreError>(match counted {
+                    Some(_) => Ok(()),
+                    None => Err(wait_ms(day + DAY_MS - now_ms)),
+                })
+            };
+            match tokio::time::timeout(PING_TIMEOUT, check).await {
+                Ok(Ok(verdict)) => verdict,
+                Ok(Err(e)) => {
+                    self.0.mark(false, Some(&e));
+                    Ok(())
+                }
+                Err(_) => Ok(()),
+            }
+        })
+    }
+
+    fn pause(&self, until_ms: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let set = async {
+                let b = self.0.backend().await?;
+                let current = b
+                    .counter_add(VEGVESEN_PAUSE, 0, 0, i64::MAX, until_ms + DAY_MS)
+                    .await?
+                    .unwrap_or(0);
+                if until_ms > current {
+                    b.counter_adjust(VEGVESEN_PAUSE, 0, until_ms - current)
+                        .await?;
+                }
+                Ok::<_, StoreError>(())
+            };
+            if let Ok(Err(e)) = tokio::time::timeout(PING_TIMEOUT, set).await {
+                self.0.mark(false, Some(&e));
+            }
+        })
+    }
 }
 
 impl Store {
@@ -303,14 +368,16 @@ impl Store {
     pub fn share_vehicle_cache(self: &Arc<Self>, ctx: &Context) -> Result<(), ConfigError> {
         if matches!(self.cfg.mode, Mode::Sqlite(_) | Mode::Postgres(_)) {
             if let Some(vehicles) = ctx.vehicles()? {
-                vehicles.set_shared_cache(Arc::new(StoreVehicleCache(Arc::clone(self))));
+                let quota = ctx.env().value(&VEGVESEN_DAILY_QUOTA)?;
+                vehicles.set_shared_cache(Arc::new(StoreVehicleCache(Arc::clone(self), quota)));
             }
         }
         Ok(())
     }
 
-    /// The shared vehicle cache over this store (tests build services by hand).
-    pub fn vehicle_cache(self: &Arc<Self>) -> Arc<dyn SharedVehicleCache> {
-        Arc::new(StoreVehicleCache(Arc::clone(self)))
+    /// The shared vehicle cache and quota over this store, `daily_quota` calls a UTC day
+    /// (tests build services by hand).
+    pub fn vehicle_cache(self: &Arc<Self>, daily_quota: i64) -> Arc<dyn SharedVehicleCache> {
+        Arc::new(StoreVehicleCache(Arc::clone(self), daily_quota))
     }
 }

@@ -111,6 +111,10 @@ impl VehicleConfig {
     }
 }
 
+/// How long every instance stops calling after the registry said its quota is spent without a
+/// usable `Retry-After`.
+pub const QUOTA_PAUSE: Duration = Duration::from_secs(600);
+
 /// Plate → vehicle summary, cached. Cheap to build: no HTTP client exists until the first
 /// lookup that misses the cache.
 #[derive(Debug)]
@@ -196,7 +200,27 @@ impl VehicleService {
                 let body = match from_shared {
                     Some(body) => body.map(bytes::Bytes::from),
                     None => {
-                        let body = client.fetch(&key).await?;
+                        if let Some(l2) = &shared {
+                            // The quota and a pause are shared: no instance calls past them.
+                            if let Err(wait) = l2.take_call(now_ms).await {
+                                return Err(LookupError::QuotaExhausted {
+                                    retry_after: Some(wait),
+                                });
+                            }
+                        }
+                        let body = match client.fetch(&key).await {
+                            Ok(body) => body,
+                            Err(e @ LookupError::QuotaExhausted { retry_after }) => {
+                                if let Some(l2) = &shared {
+                                    let wait = retry_after.unwrap_or(QUOTA_PAUSE);
+                                    let wait_ms =
+                                        i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                                    l2.pause(now_ms.saturating_add(wait_ms)).await;
+                                }
+                                return Err(e);
+                            }
+                            Err(e) => return Err(e),
+                        };
                         if let Some(l2) = &shared {
                             // Only answers that parse are shared.
                             let ttl = match &body {

@@ -1,5 +1,6 @@
-//! A second-level vehicle cache shared between instances: a port, so this crate does not know
-//! what implements it (the store crate does, through the `Context`; `docs/state.md`).
+//! What instances share about Statens vegvesen: a second-level cache of lookups, the daily call
+//! quota and a pause after the registry said "quota exhausted". A port, so this crate does not
+//! know what implements it (the store crate does, through the `Context`; `docs/state.md`).
 //!
 //! Consulted only when the instance's own cache misses, before Statens vegvesen is called, and
 //! filled after each upstream answer with the same lifetimes as the instance cache: a plate one
@@ -9,6 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// The registry's answer for a plate: its body, or `None` for "no such vehicle".
 pub type CachedBody = Option<Vec<u8>>;
@@ -28,4 +30,18 @@ pub trait SharedVehicleCache: Send + Sync + std::fmt::Debug {
         body: CachedBody,
         expires_at_ms: i64,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+    /// Counts one upstream call against the shared daily quota before it is made; `Err` with how
+    /// long to wait when the quota is spent or every instance is paused. Unreachable: `Ok`.
+    fn take_call(
+        &self,
+        now_ms: i64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Duration>> + Send + '_>> {
+        let _ = now_ms;
+        Box::pin(async { Ok(()) })
+    }
+    /// Pauses every instance's calls until `until_ms` (the registry said its quota is spent).
+    fn pause(&self, until_ms: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let _ = until_ms;
+        Box::pin(async {})
+    }
 }

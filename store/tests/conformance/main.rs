@@ -54,6 +54,7 @@ conformance!(
     a_reservation_is_settled_up_or_down,
     vehicle_lookups_are_shared_until_they_expire,
     a_plate_looked_up_by_one_instance_is_answered_by_another_without_an_upstream_call,
+    the_vegvesen_quota_and_a_pause_hold_for_every_instance,
 );
 
 async fn migrated<F: Fixture>(f: &F) -> Arc<dyn Backend> {
@@ -439,7 +440,7 @@ async fn a_plate_looked_up_by_one_instance_is_answered_by_another_without_an_ups
             retention: None,
         }));
         let vehicles = VehicleService::from_env(&env).unwrap().unwrap();
-        vehicles.set_shared_cache(store.vehicle_cache());
+        vehicles.set_shared_cache(store.vehicle_cache(45_000));
         vehicles
     };
     let (a, b) = (instance(), instance());
@@ -459,6 +460,74 @@ async fn a_plate_looked_up_by_one_instance_is_answered_by_another_without_an_ups
     // A hit in an instance's own memory never reaches the store or the registry.
     assert!(a.lookup(&plate).await.unwrap().is_some());
     assert_eq!(registry.calls(), 2);
+}
+
+async fn the_vegvesen_quota_and_a_pause_hold_for_every_instance<F: Fixture>(f: &F) {
+    use elbatt::config::Env;
+    use elbatt::plate::Plate;
+    use elbatt::testing::{FakeVegvesen, Reply};
+    use elbatt::vehicle::client::LookupError;
+    use elbatt::vehicle::service::VehicleService;
+    use elbatt_store::{Store, StoreConfig};
+
+    // Unknown plates cost a call each (204: no such vehicle); QQ99999 answers 429 + Retry-After.
+    let registry = FakeVegvesen::start(
+        vec![(
+            "QQ99999",
+            vec![Reply::With(
+                429,
+                vec![("retry-after", "120".to_owned())],
+                String::new(),
+            )],
+        )],
+        Reply::status(204),
+    )
+    .await;
+    let env = Env::from_pairs([
+        ("VEGVESEN_API_KEY", "k".to_owned()),
+        ("VEGVESEN_ENDPOINT", registry.endpoint()),
+    ]);
+    let instance = |quota: i64| {
+        let store = Arc::new(Store::new(StoreConfig {
+            mode: f.mode(),
+            retention: None,
+        }));
+        let vehicles = VehicleService::from_env(&env).unwrap().unwrap();
+        vehicles.set_shared_cache(store.vehicle_cache(quota));
+        vehicles
+    };
+    let (a, b) = (instance(2), instance(2));
+    let plate = |p: &str| Plate::parse(p).unwrap();
+    assert!(a.lookup(&plate("AA10001")).await.unwrap().is_none());
+    assert!(b.lookup(&plate("AA10002")).await.unwrap().is_none());
+    assert_eq!(registry.calls(), 2);
+    let spent = a.lookup(&plate("AA10003")).await.unwrap_err();
+    assert!(
+        matches!(spent, LookupError::QuotaExhausted { retry_after: Some(d) } if d.as_secs() <= 86_400),
+        "{spent:?}"
+    );
+    assert_eq!(registry.calls(), 2, "the quota is shared: no third call");
+    assert!(
+        b.lookup(&plate("AA10001")).await.unwrap().is_none(),
+        "shared cache hits cost no quota"
+    );
+
+    // A larger quota, then the registry says stop: every instance pauses.
+    let (c, d) = (instance(1000), instance(1000));
+    let calls = registry.calls();
+    let err = c.lookup(&plate("QQ99999")).await.unwrap_err();
+    assert!(matches!(err, LookupError::QuotaExhausted { .. }), "{err:?}");
+    assert_eq!(registry.calls(), calls + 1);
+    let paused = d.lookup(&plate("AA10009")).await.unwrap_err();
+    assert!(
+        matches!(paused, LookupError::QuotaExhausted { retry_after: Some(w) } if (100..=120).contains(&w.as_secs())),
+        "{paused:?}"
+    );
+    assert_eq!(
+        registry.calls(),
+        calls + 1,
+        "the other instance did not call"
+    );
 }
 
 async fn a_reservation_is_settled_up_or_down<F: Fixture>(f: &F) {
