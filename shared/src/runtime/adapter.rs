@@ -137,23 +137,19 @@ fn route_key(prefix: &str) -> String {
 
 /// What Scaleway's ingress adds in front of every function and container.
 pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
-    let peer_ip = peer.ip().to_string();
     // A client may send the header several times; proxies treat the lines as one list
     // (RFC 9110 §5.3), so the limiter must too, or the first line alone would pick its key.
-    let existing = headers
-        .get_all(X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect::<Vec<_>>()
-        .join(", ");
     // Behind another proxy (nginx in Kubernetes) the client is already first; append the hop.
-    let xff = if existing.is_empty() {
-        peer_ip
-    } else {
-        format!("{existing}, {peer_ip}")
-    };
+    let mut xff = String::with_capacity(64);
+    for line in headers.get_all(X_FORWARDED_FOR) {
+        let Ok(line) = line.to_str() else { continue };
+        let line = line.trim();
+        if !line.is_empty() {
+            xff.push_str(line);
+            xff.push_str(", ");
+        }
+    }
+    push_ip(&mut xff, peer.ip());
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert(X_FORWARDED_FOR, v);
     }
@@ -161,6 +157,31 @@ pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     ensure_request_id(headers);
+}
+
+/// Appends `ip` as text. IPv4, every request's case, without the formatting machinery (which
+/// cost more than the rest of this function together, measured with callgrind).
+fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Keeps a sane client-supplied id (so a trace can be followed across hops), else makes one.
@@ -175,7 +196,9 @@ pub fn ensure_request_id(headers: &mut http::HeaderMap) {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         });
     if !ok {
-        if let Ok(v) = HeaderValue::from_str(&new_request_id()) {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let id = new_request_id().hyphenated().encode_lower(&mut buf);
+        if let Ok(v) = HeaderValue::from_str(id) {
             headers.insert(REQUEST_ID, v);
         }
     }
@@ -184,7 +207,7 @@ pub fn ensure_request_id(headers: &mut http::HeaderMap) {
 /// A UUID-shaped id unique within the process: one random seed per process plus a counter.
 /// `Uuid::new_v4` per request costs a `getrandom` system call each time (measured at 0.5–0.9 µs
 /// of a 15 µs `/health` request); ids need to be unique, not unguessable.
-fn new_request_id() -> String {
+fn new_request_id() -> uuid::Uuid {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEED: OnceLock<(u64, u64)> = OnceLock::new();
@@ -194,7 +217,7 @@ fn new_request_id() -> String {
     // Keep the version-4 and variant bits; the counter runs in the low 62 bits.
     let low = (low.wrapping_add(n) & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
     let high = (high & !0xF000) | 0x4000;
-    uuid::Uuid::from_u64_pair(high, low).to_string()
+    uuid::Uuid::from_u64_pair(high, low)
 }
 
 #[cfg(test)]
@@ -262,7 +285,7 @@ mod tests {
         let b = new_request_id();
         assert_ne!(a, b);
         for id in [a, b] {
-            let u = uuid::Uuid::parse_str(&id).unwrap();
+            let u = uuid::Uuid::parse_str(&id.to_string()).unwrap();
             assert_eq!(u.get_version_num(), 4, "{id}");
             assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{id}");
         }
@@ -288,5 +311,26 @@ mod tests {
         assert!(matches!(t.body(), LambdaBody::Text(s) if s == "hei"));
         let b = to_lambda_request(parts("/"), vec![0xff, 0xfe], peer, m);
         assert!(matches!(b.body(), LambdaBody::Binary(v) if v == &[0xff, 0xfe]));
+    }
+}
+
+#[cfg(test)]
+mod ip_tests {
+    use super::push_ip;
+
+    #[test]
+    fn addresses_are_written_as_std_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "255.255.255.255",
+            "127.0.0.1",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let mut out = String::new();
+            push_ip(&mut out, ip.parse().unwrap());
+            assert_eq!(out, ip);
+        }
     }
 }
