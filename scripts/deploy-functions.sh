@@ -14,7 +14,8 @@
 # MEMORY_PLATE_LOOKUP (256), MEMORY_CHAT (512), MEMORY_CONVERSATIONS (256) in MB, one of Scaleway's tiers; MAX_SCALE (5);
 # FUNCTION_TIMEOUT (2700 s of build + deploy); SCW_PROFILE.
 # Secrets (environment, else typed without echo; all or none, ALLOW_PARTIAL_SECRETS=1): plate-lookup
-# gets VEGVESEN_API_KEY, chat gets VEGVESEN_API_KEY and OPENAI_API_KEY. As with deploy.sh they are scw arguments (scw cannot read
+# gets VEGVESEN_API_KEY, chat gets VEGVESEN_API_KEY and OPENAI_API_KEY; DATABASE_URL, only when set,
+# goes to every function but health (and drops deploy/scaleway.env's STORE=memory). As with deploy.sh they are scw arguments (scw cannot read
 # them from a file): never echoed or logged, but visible in this machine's process list while
 # scw runs. The zip upload's X-Auth-Token goes to curl in a header file, not on its command line.
 set -euo pipefail
@@ -168,7 +169,11 @@ for fn in "${functions[@]}"; do
   memory="$(memory_for "$fn")"
   args=(runtime=rust196 handler=handle memory-limit="$memory" min-scale=0 max-scale="${MAX_SCALE:-5}"
     timeout=300s http-option=redirected privacy=public)
-  for kv in "${ENV_ARGS[@]}"; do args+=("environment-variables.$kv"); done
+  for kv in "${ENV_ARGS[@]}"; do
+    # With a shared database the store is PostgreSQL, not each instance's memory.
+    [[ -n "${DATABASE_URL:-}" && "$kv" == STORE=* ]] && continue
+    args+=("environment-variables.$kv")
+  done
   i=0
   for name in $(secrets_for "$fn"); do
     if [[ -n "${SECRETS[$name]+set}" ]]; then
@@ -176,6 +181,10 @@ for fn in "${functions[@]}"; do
       i=$((i + 1))
     fi
   done
+  # Optional, never asked for: the shared store (docs/state.md) for the functions that use it.
+  if [[ -n "${DATABASE_URL:-}" && "$fn" != health ]]; then
+    args+=("secret-environment-variables.$i.key=DATABASE_URL" "secret-environment-variables.$i.value=$DATABASE_URL")
+  fi
   existing="$(scw_run function function list namespace-id="$ns_id" name="$fn" region="$REGION")" || exit 1
   fn_id="$(jq -r --arg n "$fn" '[.[] | select(.name == $n) | .id][0] // empty' <<<"$existing")"
   if [[ -z "$fn_id" ]]; then

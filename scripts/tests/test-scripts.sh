@@ -334,6 +334,17 @@ never_says "$LLM_SECRET"
 says "deployed: health plate-lookup chat conversations"
 finish
 
+begin "deploy-functions.sh: DATABASE_URL, when set, is a secret of every function but health and replaces STORE=memory"
+db_url="postgres://app-4242:db-s3cr3t-77@db-1.pg.sdb.fr-par.scw.cloud:5432/elbatt?sslmode=verify-full"
+run success "${fnenv[@]}" VEGVESEN_API_KEY="$VEG_SECRET" OPENAI_API_KEY="$LLM_SECRET" DATABASE_URL="$db_url" -- "$root/scripts/deploy-functions.sh"
+want_rc 0
+called "create .*name=chat .*secret-environment-variables.2.key=DATABASE_URL secret-environment-variables.2.value=postgres://app-4242:db-s3cr3t-77@db-1"
+called "create .*name=conversations .*secret-environment-variables.0.key=DATABASE_URL"
+not_called "create .*name=health .*DATABASE_URL"
+not_called "environment-variables.STORE=memory"
+never_says "db-s3cr3t-77"
+finish
+
 begin "deploy-functions.sh: existing functions are updated (redeploy=false), not created"
 run functions_exist "${fnenv[@]}" -- "$root/scripts/deploy-functions.sh" health
 want_rc 0
