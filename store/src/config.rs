@@ -125,7 +125,13 @@ impl StoreConfig {
         let days: u32 = env.value(&CONVERSATION_RETENTION_DAYS)?;
         let retention = (days > 0).then(|| Duration::from_secs(u64::from(days) * 86_400));
         let store: String = env.value(&STORE)?;
-        let mode = match store.to_ascii_lowercase().as_str() {
+        let explicit = store.to_ascii_lowercase();
+        if matches!(explicit.as_str(), "memory" | "off") && env.get(DATABASE_URL.name).is_some() {
+            tracing::warn!(
+                "STORE={explicit} ignores DATABASE_URL: unset STORE (or set it to auto) to use PostgreSQL"
+            );
+        }
+        let mode = match explicit.as_str() {
             "off" => Mode::Off,
             "memory" => Mode::Memory,
             "auto" => match env.get(DATABASE_URL.name) {
