@@ -15,6 +15,7 @@
 //! - [`telemetry`]: tracing set-up, human lines or flat JSON lines (`LOG_FORMAT=json`).
 //! - [`limit`]: who the client is (`X-Forwarded-For`, IPv6 by /64, fail closed) and the
 //!   per-client rate limit in front of the costly functions.
+//! - [`norway`]: today's date in Europe/Oslo and dates in bokmål.
 //! - [`outbound`]: lazily built HTTP clients for upstreams (rustls, ring).
 //! - [`plate`]: [`plate::Plate`], a Norwegian registration plate parsed and normalised once;
 //!   everything that looks a plate up takes a `Plate`.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod context;
 pub mod http;
 pub mod limit;
+pub mod norway;
 pub mod outbound;
 pub mod plate;
 pub mod runtime;

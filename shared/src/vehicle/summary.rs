@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::macros::format_description;
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::{Date, OffsetDateTime};
 
 use super::model::{
     Drivstoff, ForbrukOgUtslipp, Kjoretoydata, Kjoretoyklassifisering, KodeverkType,
@@ -667,26 +667,10 @@ fn electric_figures(groups: &[MiljoOgDrivstoffGruppe]) -> ElectricFigures {
     }
 }
 
-/// The calendar date in Norway (Europe/Oslo) at `now`, for `summarize`'s `today`.
-///
-/// Norway follows the EU summer-time rule: UTC+1, and UTC+2 from 01:00 UTC on the last Sunday
-/// of March until 01:00 UTC on the last Sunday of October. The rule is written out because the
-/// Lambda and container images ship no time-zone database.
+/// The calendar date in Norway (Europe/Oslo) at `now`, for `summarize`'s `today`; see
+/// [`crate::norway`].
 pub fn norway_date(now: OffsetDateTime) -> Date {
-    let utc = now.to_offset(UtcOffset::UTC);
-    let switch = |month: Month| {
-        let last = Date::from_calendar_date(utc.year(), month, month.length(utc.year())).ok()?;
-        let sunday = last.checked_sub(time::Duration::days(i64::from(
-            last.weekday().number_days_from_sunday(),
-        )))?;
-        Some(PrimitiveDateTime::new(sunday, Time::from_hms(1, 0, 0).ok()?).assume_utc())
-    };
-    let summer = match (switch(Month::March), switch(Month::October)) {
-        (Some(start), Some(end)) => utc >= start && utc < end,
-        _ => false,
-    };
-    let offset = UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).unwrap_or(UtcOffset::UTC);
-    utc.checked_to_offset(offset).unwrap_or(utc).date()
+    crate::norway::date(now)
 }
 
 /// A positive quantity as a whole number; zero, negative or absurd values are "not given".
@@ -1460,33 +1444,6 @@ mod tests {
             summarize(&deadline("2026-12-01"), Date::MAX).eu_control_overdue,
             Some(true)
         );
-    }
-
-    #[test]
-    fn today_in_norway_follows_summer_time() {
-        use time::macros::datetime;
-        let cases = [
-            // Winter, UTC+1: late on New Year's Eve in UTC is already New Year's Day.
-            (datetime!(2025-12-31 22:59 UTC), date!(2025 - 12 - 31)),
-            (datetime!(2025-12-31 23:00 UTC), date!(2026 - 01 - 01)),
-            // Summer, UTC+2.
-            (datetime!(2026-06-30 21:59 UTC), date!(2026 - 06 - 30)),
-            (datetime!(2026-06-30 22:00 UTC), date!(2026 - 07 - 01)),
-            // Summer time starts 2026-03-29 01:00 UTC (last Sunday of March).
-            (datetime!(2026-03-28 22:59 UTC), date!(2026 - 03 - 28)),
-            (datetime!(2026-03-28 23:00 UTC), date!(2026 - 03 - 29)),
-            // Ends 2026-10-25 01:00 UTC (last Sunday of October): still +2 the evening before.
-            (datetime!(2026-10-24 21:59 UTC), date!(2026 - 10 - 24)),
-            (datetime!(2026-10-24 22:00 UTC), date!(2026 - 10 - 25)),
-            (datetime!(2026-10-25 22:59 UTC), date!(2026 - 10 - 25)),
-            (datetime!(2026-10-25 23:00 UTC), date!(2026 - 10 - 26)),
-            // Any input offset is converted first.
-            (datetime!(2026-12-01 00:30 +01:00), date!(2026 - 12 - 01)),
-            (datetime!(2026-11-30 18:30 -05:00), date!(2026 - 12 - 01)),
-        ];
-        for (at, expected) in cases {
-            assert_eq!(norway_date(at), expected, "{at}");
-        }
     }
 
     #[test]

@@ -11,21 +11,6 @@ use elbatt::vehicle::{
 /// Why a hybrid that cannot be plugged in gets no battery-warranty estimate.
 const HYBRID_WARRANTY_NOTE: &str = "Bilen er en hybrid som ikke lades fra strømnettet. Batteriet i slike biler har andre garantivilkår enn batteriet i elbiler og ladbare hybrider, så her gis ikke noe anslag for batterigarantien; sjekk bilens garantihefte.";
 
-const MONTHS: [&str; 12] = [
-    "januar",
-    "februar",
-    "mars",
-    "april",
-    "mai",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "desember",
-];
-
 /// A plain Norwegian (bokmål) description of a looked-up vehicle for offline answers.
 ///
 /// The first line names the car; the rest is a list with one fact per line, omitting every
@@ -476,7 +461,7 @@ fn parse_date_nb(value: &str) -> Option<String> {
     let year: u32 = year.parse().ok()?;
     let month: usize = month.parse().ok()?;
     let day: u32 = day.parse().ok()?;
-    let month_name = MONTHS.get(month.checked_sub(1)?)?;
+    let month_name = elbatt::norway::MONTHS.get(month.checked_sub(1)?)?;
     (1..=31)
         .contains(&day)
         .then(|| format!("{day}. {month_name} {year}"))
