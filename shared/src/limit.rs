@@ -10,7 +10,10 @@
 //! An IPv6 client owns a whole /64 (a home or phone network gets at least that), so IPv6 keys
 //! are /64 prefixes; keyed per address, one client would have 2^64 buckets.
 //!
-//! governor's GCRA, in process: each instance limits on its own (see `docs/hardening.md`).
+//! Two lines of defence: governor's GCRA in process (a flood never reaches anything else), then,
+//! where a store is configured, a fixed one-minute window every instance shares
+//! ([`SharedWindow`], implemented by the store), so N instances do not give a client N limits.
+//! When the store cannot answer, the instance's own limit still holds (see `docs/hardening.md`).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -116,6 +119,19 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
     entry.parse::<std::net::SocketAddr>().ok().map(|s| s.ip())
 }
 
+/// A per-minute count every instance shares (the store implements it).
+pub trait SharedWindow: Send + Sync + std::fmt::Debug {
+    /// Counts one request of `key` in the minute starting at `minute_ms` (Unix milliseconds):
+    /// `Some(true)` when it fits under `cap`, `Some(false)` when the key is over it this minute
+    /// (nothing counted), `None` when the shared store could not answer.
+    fn hit<'a>(
+        &'a self,
+        key: &'a str,
+        minute_ms: i64,
+        cap: u32,
+    ) -> crate::http::BoxFuture<'a, Option<bool>>;
+}
+
 /// Requests per minute with a burst, per client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -128,6 +144,8 @@ pub struct Rate {
 pub struct Limiter {
     limiter: RateLimiter<ClientKey, HashMapStateStore<ClientKey>, DefaultClock>,
     checks: AtomicU64,
+    /// The shared window: its name (e.g. `chat`), its per-minute cap and where it lives.
+    shared: Option<(&'static str, u32, std::sync::Arc<dyn SharedWindow>)>,
 }
 
 impl Limiter {
@@ -137,6 +155,45 @@ impl Limiter {
         Limiter {
             limiter: RateLimiter::hashmap(Quota::per_minute(per_minute).allow_burst(burst)),
             checks: AtomicU64::new(0),
+            shared: None,
+        }
+    }
+
+    /// Also counts every request in `window` under `name`, at most `rate.per_minute` a client a
+    /// minute across all instances.
+    #[must_use]
+    pub fn with_shared(
+        mut self,
+        name: &'static str,
+        rate: Rate,
+        window: Option<std::sync::Arc<dyn SharedWindow>>,
+    ) -> Self {
+        self.shared = window.map(|w| (name, rate.per_minute.max(1), w));
+        self
+    }
+
+    /// [`Limiter::check`], then the shared window when there is one.
+    ///
+    /// # Errors
+    /// The client is over its rate here or across instances; the value is the `Retry-After`
+    /// in whole seconds (≥ 1).
+    pub async fn check_everywhere(&self, client: ClientKey) -> Result<(), u64> {
+        self.check(client)?;
+        let Some((name, cap, window)) = &self.shared else {
+            return Ok(());
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let minute_ms = now_ms - now_ms.rem_euclid(60_000);
+        match window.hit(&shared_key(name, client), minute_ms, *cap).await {
+            Some(false) => {
+                let left_ms = minute_ms + 60_000 - now_ms;
+                Err(u64::try_from(left_ms).unwrap_or(60).div_ceil(1000).max(1))
+            }
+            // Over nothing, or the store is away: the instance's own limit stands alone (the
+            // store logs its outage once, not per request).
+            Some(true) | None => Ok(()),
         }
     }
 
@@ -154,6 +211,16 @@ impl Limiter {
             (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
         })
     }
+}
+
+/// The shared counter's key: the limit's name and a hash of the client, so the store keeps no
+/// address (the rows are also swept two minutes after their window).
+fn shared_key(name: &str, client: ClientKey) -> String {
+    use std::hash::{Hash, Hasher};
+    // A fixed-key hash: every instance must derive the same key for the same client.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    client.hash(&mut h);
+    format!("rl:{name}:{:016x}", h.finish())
 }
 
 #[cfg(test)]
@@ -254,6 +321,75 @@ mod tests {
                 ("CHAT_TRUSTED_PROXY_HOPS", "0")
             ]),
             2
+        );
+    }
+
+    /// A store stand-in: one count per key and minute, shared by whoever holds it.
+    #[derive(Debug, Default)]
+    struct Window(
+        std::sync::Mutex<std::collections::HashMap<(String, i64), u32>>,
+        bool,
+    );
+
+    impl SharedWindow for Window {
+        fn hit<'a>(
+            &'a self,
+            key: &'a str,
+            minute_ms: i64,
+            cap: u32,
+        ) -> crate::http::BoxFuture<'a, Option<bool>> {
+            Box::pin(async move {
+                if self.1 {
+                    return None; // the store is away
+                }
+                let mut counts = self.0.lock().unwrap();
+                let n = counts.entry((key.to_owned(), minute_ms)).or_default();
+                if *n >= cap {
+                    return Some(false);
+                }
+                *n += 1;
+                Some(true)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn instances_sharing_a_window_keep_one_limit_and_fall_back_to_their_own() {
+        let rate = Rate {
+            per_minute: 3,
+            burst: 3,
+        };
+        let window: std::sync::Arc<dyn SharedWindow> = std::sync::Arc::new(Window::default());
+        let one = Limiter::new(rate).with_shared("t", rate, Some(std::sync::Arc::clone(&window)));
+        let two = Limiter::new(rate).with_shared("t", rate, Some(window));
+        let client = ip("203.0.113.5");
+        assert!(one.check_everywhere(client).await.is_ok());
+        assert!(two.check_everywhere(client).await.is_ok());
+        assert!(one.check_everywhere(client).await.is_ok());
+        let wait = two.check_everywhere(client).await.unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(
+            two.check_everywhere(ip("203.0.113.6")).await.is_ok(),
+            "others go on"
+        );
+        // The store away: each instance's own limit still holds, and only it.
+        let away: std::sync::Arc<dyn SharedWindow> =
+            std::sync::Arc::new(Window(Default::default(), true));
+        let alone = Limiter::new(rate).with_shared("t", rate, Some(away));
+        for _ in 0..3 {
+            assert!(alone.check_everywhere(client).await.is_ok());
+        }
+        assert!(alone.check_everywhere(client).await.is_err());
+    }
+
+    #[test]
+    fn the_shared_key_names_no_address() {
+        let key = shared_key("chat", ip("203.0.113.5"));
+        assert!(key.starts_with("rl:chat:") && !key.contains("203"), "{key}");
+        assert_eq!(
+            key,
+            shared_key("chat", ip("203.0.113.5")),
+            "the same on every instance"
         );
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use elbatt::config::ConfigError;
 use elbatt::context::Context;
+use elbatt::limit::SharedWindow;
 use elbatt::vehicle::shared_cache::{CachedBody, SharedVehicleCache};
 use serde::Serialize;
 
@@ -358,7 +359,45 @@ impl SharedVehicleCache for StoreVehicleCache {
     }
 }
 
+/// Per-client rate-limit windows in the store's counters (see `elbatt::limit`).
+#[derive(Debug)]
+struct StoreWindow(Arc<Store>);
+
+impl SharedWindow for StoreWindow {
+    fn hit<'a>(
+        &'a self,
+        key: &'a str,
+        minute_ms: i64,
+        cap: u32,
+    ) -> Pin<Box<dyn Future<Output = Option<bool>> + Send + 'a>> {
+        Box::pin(async move {
+            let add = async {
+                self.0
+                    .backend()
+                    .await?
+                    .counter_add(key, minute_ms, 1, i64::from(cap), minute_ms + 120_000)
+                    .await
+            };
+            match tokio::time::timeout(PING_TIMEOUT, add).await {
+                Ok(Ok(total)) => Some(total.is_some()),
+                Ok(Err(e)) => {
+                    self.0.mark(false, Some(&e));
+                    None
+                }
+                Err(_) => None,
+            }
+        })
+    }
+}
+
 impl Store {
+    /// The shared rate-limit window over this store (SQLite and PostgreSQL; in memory it would
+    /// only repeat the instance's own limiter).
+    pub fn rate_window(self: &Arc<Self>) -> Option<Arc<dyn SharedWindow>> {
+        matches!(self.cfg.mode, Mode::Sqlite(_) | Mode::Postgres(_))
+            .then(|| Arc::new(StoreWindow(Arc::clone(self))) as Arc<dyn SharedWindow>)
+    }
+
     /// Puts this store behind the context's vehicle lookup as its shared cache (SQLite and
     /// PostgreSQL; in memory it would only repeat the instance's own cache). Every function that
     /// looks plates up calls this, so whichever is built first attaches it.

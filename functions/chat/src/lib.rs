@@ -64,12 +64,15 @@ impl Chat {
     }
 
     /// Keeps conversations in `store` (the process's one, from the `Context`).
-    /// The daily token budget is then shared too ([`shared_budget`]).
+    /// The daily token budget and the per-client rate limit are then shared too
+    /// ([`shared_budget`], `elbatt::limit::SharedWindow`).
     pub fn with_store(mut self, store: Arc<Store>) -> Self {
         // Just built: nothing else holds the assistant yet.
         if let Some(assistant) = Arc::get_mut(&mut self.assistant) {
             assistant.set_store(Arc::clone(&store));
         }
+        let rate = self.cfg.rate_limit.rate;
+        self.limiter = Arc::new(Limiter::new(rate).with_shared("chat", rate, store.rate_window()));
         self.store = store;
         self
     }
@@ -78,7 +81,8 @@ impl Chat {
         let headers = req.headers();
         let client = self.cfg.rate_limit.client.key(headers);
         self.limiter
-            .check(client)
+            .check_everywhere(client)
+            .await
             .map_err(|secs| ChatError::RateLimited {
                 retry_after_secs: secs,
             })?;

@@ -161,7 +161,8 @@ impl PlateLookup {
         if self.service.as_ref().is_some_and(|s| !s.is_cached(&plate)) {
             let client = self.client.key(req.headers());
             self.limiter
-                .check(client)
+                .check_everywhere(client)
+                .await
                 .map_err(|retry_after_secs| PlateLookupError::RateLimited { retry_after_secs })?;
         }
         let vehicle = self.lookup(&plate).await?;
@@ -206,17 +207,18 @@ impl Function for PlateLookup {
     /// A missing key is not an error: lookups then answer 503. With a store (SQLite or
     /// PostgreSQL), lookups are shared with every instance using it (`docs/state.md`).
     fn from_context(ctx: &Context) -> Result<Self, ConfigError> {
-        elbatt_store::Store::from_context(ctx)?.share_vehicle_cache(ctx)?;
+        let store = elbatt_store::Store::from_context(ctx)?;
+        store.share_vehicle_cache(ctx)?;
         let env = ctx.env();
         let rate = Rate {
             per_minute: env.value::<u32>(&PLATE_RATE_LIMIT_PER_MINUTE)?.max(1),
             burst: env.value::<u32>(&PLATE_RATE_LIMIT_BURST)?.max(1),
         };
-        Ok(Self::new(
-            ctx.vehicles()?,
-            rate,
-            ClientIdentity::from_env(env)?,
-        ))
+        let mut lookup = Self::new(ctx.vehicles()?, rate, ClientIdentity::from_env(env)?);
+        // Every instance on the store counts the same client's new plates together.
+        lookup.limiter =
+            Arc::new(Limiter::new(rate).with_shared("plate-lookup", rate, store.rate_window()));
+        Ok(lookup)
     }
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, PlateLookupError>> {
