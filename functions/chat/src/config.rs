@@ -104,7 +104,7 @@ pub const CHAT_MAX_OUTPUT_TOKENS: VarSpec = var(
 pub const CHAT_DAILY_TOKEN_BUDGET: VarSpec = var(
     "CHAT_DAILY_TOKEN_BUDGET",
     "0",
-    "tokens per day per instance before offline mode; 0 = no budget",
+    "tokens per day before offline mode, one budget for every instance on the store (else per instance); 0 = no budget",
 );
 pub const CHAT_SYSTEM_PROMPT_FILE: VarSpec = optional(
     "CHAT_SYSTEM_PROMPT_FILE",
@@ -124,7 +124,7 @@ pub const CHAT_MAX_HISTORY_CHARS: VarSpec =
 pub const CHAT_RATE_LIMIT_PER_MINUTE: VarSpec = var(
     "CHAT_RATE_LIMIT_PER_MINUTE",
     "20",
-    "requests per client IP per minute (per instance)",
+    "requests per client per minute, counted across every instance on the store (else per instance)",
 );
 pub const CHAT_RATE_LIMIT_BURST: VarSpec = var("CHAT_RATE_LIMIT_BURST", "5", "burst allowance");
 pub const OPENROUTER_REFERER: VarSpec = var(
