@@ -36,6 +36,25 @@ impl<'a> Tracked<'a> {
         }
     }
 
+    /// Progress disarms the deadline (and answers what the client sent); no progress arms it.
+    fn after_write(
+        &mut self,
+        written: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                self.stalled = None;
+                if n > 0 {
+                    self.unanswered = false;
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.pending_write(cx),
+        }
+    }
+
     /// Pending write: time out once the deadline passes (the deadline starts at the first
     /// pending poll, so a reader that keeps up never pays for a timer).
     fn pending_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
@@ -76,17 +95,8 @@ impl AsyncWrite for Tracked<'_> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut *this.stream).poll_write(cx, data) {
-            Poll::Ready(Ok(n)) => {
-                this.stalled = None;
-                if n > 0 {
-                    this.unanswered = false;
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.pending_write(cx),
-        }
+        let written = Pin::new(&mut *this.stream).poll_write(cx, data);
+        this.after_write(written, cx)
     }
 
     fn poll_write_vectored(
@@ -95,17 +105,8 @@ impl AsyncWrite for Tracked<'_> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut *this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                this.stalled = None;
-                if n > 0 {
-                    this.unanswered = false;
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.pending_write(cx),
-        }
+        let written = Pin::new(&mut *this.stream).poll_write_vectored(cx, bufs);
+        this.after_write(written, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
