@@ -15,7 +15,8 @@
 # FUNCTION_TIMEOUT (2700 s of build + deploy); SCW_PROFILE.
 # Secrets (environment, else typed without echo; all or none, ALLOW_PARTIAL_SECRETS=1): plate-lookup
 # gets VEGVESEN_API_KEY, chat gets VEGVESEN_API_KEY and OPENAI_API_KEY; DATABASE_URL, only when set,
-# goes to every function but health (and drops deploy/scaleway.env's STORE=memory). As with deploy.sh they are scw arguments (scw cannot read
+# goes to every function but health (and drops deploy/scaleway.env's STORE=memory); DATABASE_URL_FILE
+# (scripts/create-database.sh) gives it from a file. As with deploy.sh they are scw arguments (scw cannot read
 # them from a file): never echoed or logged, but visible in this machine's process list while
 # scw runs. The zip upload's X-Auth-Token goes to curl in a header file, not on its command line.
 set -euo pipefail
@@ -117,6 +118,7 @@ for fn in "${functions[@]}"; do
 done
 declare -a ENV_ARGS
 load_env_file "$ENV_FILE"
+load_database_url
 declare -A SECRETS
 wanted=()
 for fn in "${functions[@]}"; do

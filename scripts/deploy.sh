@@ -16,6 +16,10 @@
 # REGION (fr-par); DOMAIN (chatbot.elbatt.no); ENV_FILE (deploy/scaleway.env);
 # SECRET_VARS ("VEGVESEN_API_KEY OPENAI_API_KEY"); ALLOW_PARTIAL_SECRETS=1; REBIND_DOMAIN=1;
 # DOMAIN_TIMEOUT (600 s); EXPECT_PLATE_LOOKUP (configured); SKIP_SMOKE=1; SCW_PROFILE (scw's own).
+# DATABASE_URL (or DATABASE_URL_FILE, as scripts/create-database.sh writes it), when set, joins the
+# secrets (all or none applies to it too) and drops deploy/scaleway.env's STORE=memory, as in
+# scripts/deploy-functions.sh. A container that already has a DATABASE_URL secret keeps using it:
+# STORE= is dropped, and secrets given without DATABASE_URL are refused (they would replace it).
 #
 # Secrets reach scw as `secret-environment-variables.KEY=VALUE` arguments: scw cannot read them
 # from a file or stdin. They are never echoed or logged (no xtrace, errors print only the
@@ -48,6 +52,11 @@ echo "container $(jq -r '.name' <<<"$container") ($CONTAINER_ID): $(jq -r '.stat
 step "2/8 settings ($ENV_FILE) and secrets"
 declare -a ENV_ARGS
 load_env_file "$ENV_FILE"
+load_database_url
+if [[ -n "${DATABASE_URL:-}" && " ${secret_vars[*]} " != *" DATABASE_URL "* ]]; then
+  secret_vars+=(DATABASE_URL)
+fi
+has_db_secret="$(jq -r '[.secret_environment_variables[]?.key] | index("DATABASE_URL") != null' <<<"$container")"
 declare -A SECRETS
 read_secrets "${secret_vars[@]}"
 missing=()
@@ -60,13 +69,26 @@ if (( ${#SECRETS[@]} > 0 && ${#missing[@]} > 0 )) && [[ "${ALLOW_PARTIAL_SECRETS
     "secret set, so give all of them, or none to keep the current ones (ALLOW_PARTIAL_SECRETS=1" \
     "drops the missing ones on purpose)"
 fi
+if [[ "$has_db_secret" == true && ${#SECRETS[@]} -gt 0 && -z "${SECRETS[DATABASE_URL]+set}" \
+  && "${ALLOW_PARTIAL_SECRETS:-}" != 1 ]]; then
+  die "the container has a DATABASE_URL secret and these secrets would replace it: give DATABASE_URL" \
+    "(or DATABASE_URL_FILE) too, or no secrets at all (ALLOW_PARTIAL_SECRETS=1 drops it on purpose)"
+fi
 if (( ${#SECRETS[@]} == 0 )); then
   echo "no secrets given: the container keeps its current secrets" >&2
 else
   echo "secrets to set: ${!SECRETS[*]}" >&2
 fi
+# With a shared database (given now, or kept from before) the store is PostgreSQL, not memory.
+uses_db=0
+if [[ -n "${SECRETS[DATABASE_URL]+set}" ]] || [[ "$has_db_secret" == true && ${#SECRETS[@]} -eq 0 ]]; then
+  uses_db=1
+fi
 args=(image="$IMAGE" port=8000 https-connection-only=true liveness-probe.http.path=/health)
-for kv in "${ENV_ARGS[@]}"; do args+=("environment-variables.$kv"); done
+for kv in "${ENV_ARGS[@]}"; do
+  [[ $uses_db == 1 && "$kv" == STORE=* ]] && continue
+  args+=("environment-variables.$kv")
+done
 for name in "${!SECRETS[@]}"; do args+=("secret-environment-variables.$name=${SECRETS[$name]}"); done
 
 step "3/8 update the container (image $IMAGE, port 8000); this deploys it"

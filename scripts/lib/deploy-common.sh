@@ -45,3 +45,13 @@ read_secrets() {
     fi
   done
 }
+
+# load_database_url: DATABASE_URL, unless set, from the file DATABASE_URL_FILE names (written by
+# scripts/create-database.sh, mode 600). The value is never printed.
+load_database_url() {
+  [[ -z "${DATABASE_URL:-}" && -n "${DATABASE_URL_FILE:-}" ]] || return 0
+  [[ -r "$DATABASE_URL_FILE" ]] || die "DATABASE_URL_FILE=$DATABASE_URL_FILE cannot be read (scripts/create-database.sh writes it)"
+  IFS= read -r DATABASE_URL <"$DATABASE_URL_FILE" || true
+  [[ "$DATABASE_URL" == postgres://* || "$DATABASE_URL" == postgresql://* ]] \
+    || die "$DATABASE_URL_FILE does not hold a postgres:// URL"
+}

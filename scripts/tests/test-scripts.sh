@@ -17,7 +17,7 @@ export FAKE_LOG="$tmp/calls.log" FAKE_STATE="$tmp/state"
 # scripts/smoke.sh is tested with the real curl against scripts/tests/fake_elbatt.py.
 real_path="$PATH"
 export PATH="$fakes:$PATH" SCW_POLL_INTERVAL=0 SMOKE_SCRIPT="$fakes/smoke.sh"
-unset SCW_PROFILE VEGVESEN_API_KEY OPENAI_API_KEY SCW_SECRET_KEY REBIND_DOMAIN SKIP_SMOKE
+unset SCW_PROFILE VEGVESEN_API_KEY OPENAI_API_KEY SCW_SECRET_KEY REBIND_DOMAIN SKIP_SMOKE DATABASE_URL DATABASE_URL_FILE
 
 CONTAINER=3f1c2b9a-6d4e-4c1a-9b2f-8e7d6c5b4a39
 VEG_SECRET="veg-$RANDOM-s3cr3t-value"
@@ -410,6 +410,173 @@ for good in "https://s3.fr-par.scw.cloud/scw-srvless-uploads/a.zip?X-Amz-Signatu
   "https://S3.FR-PAR.SCW.CLOUD:443/a.zip" "https://uploads.api.scaleway.com/a.zip" "https://s3.pl-waw.scw.cloud"; do
   "${url_ok[@]}" "$good" || problems+=("refused: '$good'")
 done
+finish
+
+# ---------------------------------------------------------------------------------------------
+# scripts/create-database.sh (Serverless SQL + IAM), and its DATABASE_URL in the deploy scripts
+
+# What the fake's `iam api-key create` returns once, its database, project and application.
+SDB_SECRET=9c0ffee5-5ec2-4e7a-b1d0-5db5ec2e7000
+SDB_ID=4d1b7c2e-8f3a-4e5b-9c6d-0e1f2a3b4c5d
+SDB_PROJECT=c0ffee00-1111-4222-8333-444455556666
+SDB_APP=a11ce000-aaaa-4bbb-8ccc-dddddddddddd
+SDB_URL="postgres://$SDB_APP:$SDB_SECRET@$SDB_ID.pg.sdb.fr-par.scw.cloud:5432/elbatt?sslmode=require"
+SDB_URL_RE="${SDB_URL//\?/\\?}"  # for called/not_called (grep -E)
+url_file="$tmp/db/database-url"
+dbenv=(DATABASE_URL_FILE="$url_file")
+
+begin "create-database.sh: creates the database, waits for ready, application, policy (ReadWrite), key; URL in a 600 file"
+rm -rf "$tmp/db"
+run success "${dbenv[@]}" -- "$root/scripts/create-database.sh"
+want_rc 0
+in_order "^scw version -o json$" \
+  "^scw sdb-sql database list name=elbatt region=fr-par -o json$" \
+  "^scw sdb-sql database create name=elbatt cpu-min=0 cpu-max=2 region=fr-par -o json$" \
+  "^scw sdb-sql database get $SDB_ID region=fr-par -o json$" \
+  "^scw sdb-sql database get $SDB_ID region=fr-par -o json$" \
+  "^scw iam application list name=elbatt-db -o json$" \
+  "^scw iam application create name=elbatt-db " \
+  "^scw iam policy list application-ids.0=$SDB_APP policy-name=elbatt-db -o json$" \
+  "^scw iam policy create name=elbatt-db application-id=$SDB_APP rules.0.project-ids.0=$SDB_PROJECT rules.0.permission-set-names.0=ServerlessSQLDatabaseReadWrite " \
+  "^scw iam api-key create application-id=$SDB_APP "
+calls_count "sdb-sql database get" 2
+says "database elbatt: creating"
+says "database elbatt: ready"
+[[ -f "$url_file" && "$(cat "$url_file")" == "$SDB_URL" ]] || problems+=("$url_file does not hold $SDB_URL")
+[[ "$(stat -c %a "$url_file" 2>/dev/null)" == 600 ]] || problems+=("$url_file is not mode 600")
+[[ "$(stat -c %a "$tmp/db" 2>/dev/null)" == 700 ]] || problems+=("$tmp/db is not mode 700")
+says "postgres://$SDB_APP:<secret of SCWDB0000000000000KEY>@$SDB_ID.pg.sdb.fr-par.scw.cloud:5432/elbatt?sslmode=require"
+[[ "$(grep -v '^==>\|^database\|^created\|^wrote\|^next' "$tmp/out")" == "$url_file" ]] || problems+=("stdout is not the file's path alone")
+never_says "$SDB_SECRET"
+not_called "$SDB_SECRET"
+finish
+
+begin "create-database.sh: run again, everything is reused: no create, no new key, the file kept"
+run sdb_exists "${dbenv[@]}" -- "$root/scripts/create-database.sh"
+want_rc 0
+not_called "create"
+not_called "rule update"
+called "^scw iam rule list p-1 -o json$"
+says "database elbatt exists ($SDB_ID)"
+says "policy elbatt-db (p-1) grants ServerlessSQLDatabaseReadWrite"
+says "already holds the URL"
+[[ "$(cat "$url_file")" == "$SDB_URL" ]] || problems+=("$url_file changed")
+never_says "$SDB_SECRET"
+finish
+
+begin "create-database.sh: an existing database without a URL file: reused, one new key for the existing application"
+rm -rf "$tmp/db"
+run sdb_exists "${dbenv[@]}" -- "$root/scripts/create-database.sh"
+want_rc 0
+not_called "sdb-sql database create|application create|policy create"
+calls_count "^scw iam api-key create application-id=$SDB_APP " 1
+[[ "$(cat "$url_file" 2>/dev/null)" == "$SDB_URL" ]] || problems+=("$url_file does not hold the URL")
+never_says "$SDB_SECRET"
+finish
+
+begin "create-database.sh: PERMISSION_SET other than the policy's: the rules are set again"
+run sdb_exists "${dbenv[@]}" PERMISSION_SET=ServerlessSQLDatabaseDataReadWrite -- "$root/scripts/create-database.sh"
+want_rc 0
+called "^scw iam rule update p-1 rules.0.project-ids.0=$SDB_PROJECT rules.0.permission-set-names.0=ServerlessSQLDatabaseDataReadWrite -o json$"
+finish
+
+begin "create-database.sh: a refused creation fails with scw's message, before any IAM call"
+rm -rf "$tmp/db"
+run sdb_create_error "${dbenv[@]}" -- "$root/scripts/create-database.sh"
+want_rc 1
+says "'scw sdb-sql database create' failed"
+says "ServerlessSQLDatabases has reached its quota"
+not_called "^scw iam"
+[[ ! -e "$url_file" ]] || problems+=("a URL file was written")
+finish
+
+begin "create-database.sh: a database that goes to error fails, naming it"
+run sdb_error "${dbenv[@]}" -- "$root/scripts/create-database.sh"
+want_rc 1
+says "database elbatt ($SDB_ID) is 'error'"
+not_called "^scw iam"
+finish
+
+begin "create-database.sh: gives up after DB_TIMEOUT while the database stays creating"
+run sdb_stuck "${dbenv[@]}" DB_TIMEOUT=1 SCW_POLL_INTERVAL=0.2 -- "$root/scripts/create-database.sh"
+want_rc 1
+says "database elbatt still 'creating' after 1s (timeout)"
+not_called "^scw iam"
+[[ ! -e "$url_file" ]] || problems+=("a URL file was written")
+finish
+
+begin "create-database.sh: missing credentials stop it at the first API call with scw's message and a hint"
+run no_credentials "${dbenv[@]}" -- "$root/scripts/create-database.sh"
+want_rc 1
+says "access key is required"
+says "scw init"
+not_called "create"
+finish
+
+begin "create-database.sh: a region other than fr-par, a bad name or CPU bound is refused before any API call"
+run success "${dbenv[@]}" REGION=nl-ams -- "$root/scripts/create-database.sh"
+want_rc 1
+says "exists only in fr-par"
+not_called "^scw"
+run success "${dbenv[@]}" DB_CPU_MAX=0 -- "$root/scripts/create-database.sh"
+want_rc 1
+says "DB_CPU_MAX=0"
+not_called "^scw"
+finish
+
+begin "deploy.sh: DATABASE_URL_FILE joins the secrets and drops STORE=memory (never printed)"
+mkdir -p "$tmp/db" && printf '%s\n' "$SDB_URL" >"$url_file"
+run success CONTAINER_ID="$CONTAINER" VEGVESEN_API_KEY="$VEG_SECRET" OPENAI_API_KEY="$LLM_SECRET" "${dbenv[@]}" -- "$root/scripts/deploy.sh"
+want_rc 0
+called "container update .* secret-environment-variables.DATABASE_URL=$SDB_URL_RE"
+called "container update .* secret-environment-variables.VEGVESEN_API_KEY=$VEG_SECRET"
+not_called "environment-variables.STORE="
+never_says "$SDB_SECRET"
+finish
+
+begin "deploy.sh: DATABASE_URL alone (without the other secrets) is refused: it would replace them"
+run success CI=true CONTAINER_ID="$CONTAINER" DATABASE_URL="$SDB_URL" -- "$root/scripts/deploy.sh"
+want_rc 1
+says "not for VEGVESEN_API_KEY OPENAI_API_KEY"
+not_called "container update"
+never_says "$SDB_SECRET"
+finish
+
+begin "deploy.sh: a container with a DATABASE_URL secret keeps it: no STORE=, secrets without it refused"
+run success CI=true CONTAINER_ID="$CONTAINER" FAKE_CONTAINER_SECRETS=VEGVESEN_API_KEY,OPENAI_API_KEY,DATABASE_URL -- "$root/scripts/deploy.sh"
+want_rc 0
+not_called "secret-environment-variables|environment-variables.STORE="
+run success CONTAINER_ID="$CONTAINER" FAKE_CONTAINER_SECRETS=DATABASE_URL VEGVESEN_API_KEY="$VEG_SECRET" OPENAI_API_KEY="$LLM_SECRET" -- "$root/scripts/deploy.sh"
+want_rc 1
+says "the container has a DATABASE_URL secret"
+not_called "container update"
+finish
+
+begin "deploy.sh: without a shared database STORE=memory from deploy/scaleway.env is sent"
+run success CI=true CONTAINER_ID="$CONTAINER" -- "$root/scripts/deploy.sh"
+want_rc 0
+called "container update .* environment-variables.STORE=memory"
+finish
+
+begin "deploy-functions.sh: DATABASE_URL_FILE gives the functions (but health) DATABASE_URL"
+run success "${fnenv[@]}" "${dbenv[@]}" -- "$root/scripts/deploy-functions.sh" health chat
+want_rc 0
+called "create .*name=chat .*secret-environment-variables.0.key=DATABASE_URL secret-environment-variables.0.value=$SDB_URL_RE"
+not_called "create .*name=health .*DATABASE_URL"
+not_called "environment-variables.STORE=memory"
+never_says "$SDB_SECRET"
+finish
+
+begin "deploy scripts: a DATABASE_URL_FILE that is missing or holds no postgres:// URL is refused"
+run success CONTAINER_ID="$CONTAINER" DATABASE_URL_FILE="$tmp/db/none" -- "$root/scripts/deploy.sh"
+want_rc 1
+says "cannot be read"
+not_called "container update"
+printf 'mysql://x\n' >"$tmp/db/bad"
+run success "${fnenv[@]}" DATABASE_URL_FILE="$tmp/db/bad" -- "$root/scripts/deploy-functions.sh" chat
+want_rc 1
+says "does not hold a postgres:// URL"
+not_called "function function"
 finish
 
 # ---------------------------------------------------------------------------------------------
