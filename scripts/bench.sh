@@ -4,9 +4,14 @@
 # /health, calling the fake upstream directly), prints one markdown table and writes it, with the
 # machine described, to bench/results.md.
 #
-#   scripts/bench.sh            # the full run: ~3 minutes after the release build
-#   scripts/bench.sh --quick    # fewer runs and shorter loads: ~40 s, for a smoke check
+#   scripts/bench.sh            # the full run: ~4 minutes after the release build
+#   scripts/bench.sh --quick    # fewer runs and shorter loads: ~45 s, for a smoke check
 #   scripts/bench.sh --no-build # reuse target/release as it is
+#
+# The store's rows (a chat turn with no store, in memory, on SQLite and on PostgreSQL) measure
+# PostgreSQL only when BENCH_DATABASE_URL is set (e.g.
+# postgres://postgres@127.0.0.1:5432/test?sslmode=disable; it needs psql): each run uses a fresh
+# schema in that database and drops it afterwards. Without it those rows say "skipped".
 #
 # Everything runs on 127.0.0.1; every load is bounded (wrk -d, request counts) and every process
 # this script starts is stopped when it exits. See docs/performance.md for what each figure means.
@@ -22,7 +27,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n "2,12p" scripts/bench.sh | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n "2,17p" scripts/bench.sh | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,14 +49,19 @@ need awk "apt-get install -y gawk"
 
 if ((QUICK)); then
   COLD_ROUNDS=2 COLD_PER_ROUND=5 RSS_RUNS=3 WRK_RUNS=1 WRK_DURATION=3s TTFT_REQ_1=20 TTFT_REQ_50=200
+  STORE_ROUNDS=2 STORE_TURNS_1=100 STORE_TURNS_50=1000
 else
   COLD_ROUNDS=6 COLD_PER_ROUND=5 RSS_RUNS=5 WRK_RUNS=3 WRK_DURATION=10s TTFT_REQ_1=100 TTFT_REQ_50=1000
+  STORE_ROUNDS=3 STORE_TURNS_1=300 STORE_TURNS_50=2000
 fi
 WRK_CONNECTIONS=64
 WRK_THREADS=2
 FIRST_TOKEN_MS=50
 CHUNK_MS=5
 CHUNKS=20
+# The store's rows: a second fake upstream that answers at once, so the turn is our code and the
+# store, not the model's delays; 150 chunks make an answer of about 1 KB, like a FAQ answer.
+STORE_CHUNKS=150
 
 # ---- build ---------------------------------------------------------------------------------
 TARGET="${CARGO_TARGET_DIR:-target}"
@@ -60,11 +70,11 @@ build_secs="not built (--no-build)"
 if ((BUILD)); then
   echo "== cargo build --release (functions, runner, bench tools)" >&2
   t0=$SECONDS
-  cargo build --release --locked -p health -p plate-lookup -p chat -p local-dev -p bench >&2
+  cargo build --release --locked -p health -p plate-lookup -p chat -p conversations -p local-dev -p bench >&2
   cargo build --release --locked -p chat --example offline_bench >&2
   build_secs="$((SECONDS - t0)) s"
 fi
-for bin in health plate-lookup chat local-dev hello fake-upstream measure; do
+for bin in health plate-lookup chat conversations local-dev hello fake-upstream measure; do
   [[ -x "$REL/$bin" ]] || { echo "bench: $REL/$bin not built (drop --no-build)" >&2; exit 2; }
 done
 M="$REL/measure"
@@ -119,6 +129,7 @@ cold_specs=(
   "health GET /health 200"
   "plate-lookup GET /EC47213 503"
   "chat OPTIONS / 204"
+  "conversations OPTIONS / 204"
   "local-dev GET /health 200"
 )
 declare -A cold_all listen_all
@@ -152,11 +163,12 @@ row "cold start: exec → first answer" "\`hello\` GET /health → 200 (the floo
 cold_row c_health "\`health\` GET /health → 200"
 cold_row c_plate_lookup "\`plate-lookup\` GET /EC47213 → 503 (no key)"
 cold_row c_chat "\`chat\` OPTIONS / → 204"
+cold_row c_conversations "\`conversations\` OPTIONS / → 204"
 cold_row c_local_dev "runner (\`local-dev\`) GET /health → 200"
 
 # ---- 2. binary sizes -----------------------------------------------------------------------
 size_hello="$(stat -c %s "$REL/hello")"
-for bin in health plate-lookup chat local-dev; do
+for bin in health plate-lookup chat conversations local-dev; do
   s="$(stat -c %s "$REL/$bin")"
   row "binary size (release, stripped)" "\`$bin\`" "$(mib "$s")" "$s B" "\`hello\`" "$(mib "$size_hello") ($size_hello B)" "$(ratio "$s" "$size_hello")"
 done
@@ -257,6 +269,132 @@ row "offline answer (one question)" "chat FAQ search p50 / p95" "$(fmt "$o_p50_u
 row "peak RSS (VmHWM) after all loads" "runner" "$(kib_mib "$h_runner_all_hwm_kib")" "now $(kib_mib "$h_runner_all_rss_kib") resident" \
   "runner after /health load" "$(kib_mib "$h_runner_hwm_kib")" "$(ratio "$h_runner_all_hwm_kib" "$h_runner_hwm_kib")"
 
+# ---- 7. the store: a chat turn without it, in memory, on SQLite and on PostgreSQL ----------
+# One runner per mode, all started together against one fake upstream that answers at once; the
+# same turn (no conversation_id: it starts a conversation and stores both messages before replying)
+# in rounds with the modes interleaved, so drift on a shared machine hits every mode alike.
+echo "== the store: chat turns, $STORE_ROUNDS interleaved rounds of $STORE_TURNS_1 at 1 and $STORE_TURNS_50 at 50 concurrent per mode" >&2
+"$REL/fake-upstream" --first-token-ms 0 --chunk-ms 0 --chunks "$STORE_CHUNKS" --exit-after 900 \
+  >"$work/up0.out" 2>"$work/up0.err" &
+pids+=("$!")
+for _ in $(seq 1 100); do grep -q '^port=' "$work/up0.out" 2>/dev/null && break; sleep 0.05; done
+UP0="$(sed -n 's/^port=//p' "$work/up0.out")"
+[[ -n "$UP0" ]] || { echo "bench: fake-upstream (no delays) did not start:" >&2; cat "$work/up0.err" >&2; exit 1; }
+store_env=(OPENAI_API_KEY=bench OPENAI_BASE_URL="http://127.0.0.1:$UP0/v1"
+  CHAT_RATE_LIMIT_PER_MINUTE=1000000 CHAT_RATE_LIMIT_BURST=1000000)
+
+# PostgreSQL only with BENCH_DATABASE_URL, in a schema of its own (search_path through the URL's
+# `options`), dropped when the run ends however it ends.
+PG_URL="${BENCH_DATABASE_URL:-}"
+pg_skip="" pg_schema=""
+if [[ -z "$PG_URL" ]]; then
+  pg_skip="skipped: set BENCH_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to measure PostgreSQL"
+elif ! command -v psql >/dev/null; then
+  pg_skip="skipped: BENCH_DATABASE_URL is set but psql is missing (apt-get install -y postgresql-client)"
+elif ! psql "$PG_URL" -qAtX -c 'SELECT 1' >/dev/null 2>"$work/psql.err"; then
+  pg_skip="skipped: PostgreSQL at BENCH_DATABASE_URL does not answer ($(head -1 "$work/psql.err"))"
+else
+  pg_schema="elbatt_bench_$(date +%s)_$$"
+  pg_drop() { [[ -z "$pg_schema" ]] || psql "$PG_URL" -qAtX -c "DROP SCHEMA IF EXISTS $pg_schema CASCADE" >/dev/null 2>&1 || true; }
+  trap 'cleanup; pg_drop' EXIT
+  psql "$PG_URL" -qAtX -v ON_ERROR_STOP=1 -c "CREATE SCHEMA $pg_schema" >/dev/null
+fi
+[[ -z "$pg_skip" ]] || echo "bench: PostgreSQL $pg_skip" >&2
+
+store_modes=(off memory sqlite)
+start S_off store-off local-dev STORE=off "${store_env[@]}"
+start S_memory store-memory local-dev STORE=memory "${store_env[@]}"
+start S_sqlite store-sqlite local-dev STORE=auto DATABASE_PATH="$work/store.db" "${store_env[@]}"
+if [[ -n "$pg_schema" ]]; then
+  sep="?"; [[ "$PG_URL" == *\?* ]] && sep="&"
+  start S_pg store-pg local-dev STORE=auto \
+    DATABASE_URL="${PG_URL}${sep}options=-c%20search_path%3D${pg_schema}" "${store_env[@]}"
+  store_modes+=(pg)
+fi
+# Opens each store (migrations) before anything is timed.
+for m in "${store_modes[@]}"; do
+  port_var="S_$m"
+  curl -s -o /dev/null "http://127.0.0.1:${!port_var}/ready"
+done
+
+# `"stream": false`: one JSON reply, stored before it is sent. (Streamed, a kept-alive connection
+# to the runner waits ~40 ms per turn here: small SSE writes without TCP_NODELAY meet the client's
+# delayed ACK, which would bury the store's fraction of a millisecond.)
+turn_body='{"message":"Hvor lenge varer batterigarantien?","stream":false}'
+declare -A lat_all tps_all stored_all errors_all
+for m in "${store_modes[@]}"; do stored_all[$m]=0; errors_all[$m]=0; done
+for ((round = 0; round < STORE_ROUNDS; round++)); do
+  for m in "${store_modes[@]}"; do
+    port_var="S_$m"
+    kv s "$("$M" turns --url "http://127.0.0.1:${!port_var}/chat" --body "$turn_body" --concurrency 1 --requests "$STORE_TURNS_1" --all)"
+    lat_all[$m]+="$s_total_ms_all,"
+    stored_all[$m]=$((stored_all[$m] + s_stored)); errors_all[$m]=$((errors_all[$m] + s_errors))
+    kv s "$("$M" turns --url "http://127.0.0.1:${!port_var}/chat" --body "$turn_body" --concurrency 50 --requests "$STORE_TURNS_50")"
+    tps_all[$m]+="$s_turns_per_s,"
+    stored_all[$m]=$((stored_all[$m] + s_stored)); errors_all[$m]=$((errors_all[$m] + s_errors))
+  done
+done
+for m in "${store_modes[@]}"; do
+  # shellcheck disable=SC2086 # the comma lists split into arguments on purpose
+  kv "st_$m" "$("$M" stats --prefix lat -- ${lat_all[$m]//,/ })"
+  # shellcheck disable=SC2086
+  kv "st_$m" "$("$M" stats --prefix tps -- ${tps_all[$m]//,/ })"
+done
+store_label() { # MODE
+  case "$1" in
+    off) echo "runner, \`STORE=off\` (stateless)" ;;
+    memory) echo "runner, \`STORE=memory\`" ;;
+    sqlite) echo "runner, SQLite (WAL, \`synchronous=NORMAL\`)" ;;
+    pg) echo "runner, PostgreSQL (\`BENCH_DATABASE_URL\`)" ;;
+  esac
+}
+# Every turn of a mode, warm-ups included; each stored one is 2 messages.
+store_turns=$((STORE_ROUNDS * (STORE_TURNS_1 + 1 + STORE_TURNS_50 + 50)))
+for m in "${store_modes[@]}"; do
+  p50="st_${m}_lat_p50" p99="st_${m}_lat_p99" n="st_${m}_lat_n"
+  row "chat turn with the store p50 / p99, 1 concurrent" "$(store_label "$m") POST /chat (JSON, new conversation)" \
+    "$(fmt "${!p50}" "%.3f") / $(fmt "${!p99}" "%.3f ms")" \
+    "POST → end of the reply, ${!n} turns in $STORE_ROUNDS rounds; stored ${stored_all[$m]} of the mode's $store_turns turns; errors ${errors_all[$m]}" \
+    "$(store_label off)" "$(fmt "$st_off_lat_p50" "%.3f") / $(fmt "$st_off_lat_p99" "%.3f ms")" \
+    "$(delta_ms "${!p50}" "$st_off_lat_p50") / $(delta_ms "${!p99}" "$st_off_lat_p99")"
+done
+for m in "${store_modes[@]}"; do
+  [[ "$m" == off ]] && continue
+  med="st_${m}_tps_p50" mn="st_${m}_tps_min" mx="st_${m}_tps_max"
+  row "messages stored per second, 50 concurrent chats" "$(store_label "$m")" "$(awk -v t="${!med}" 'BEGIN { printf "%.0f msg/s", 2 * t }')" \
+    "$(fmt "${!med}" "%.0f") turns/s (2 messages each), min–max $(fmt "${!mn}" "%.0f")–$(fmt "${!mx}" "%.0f") over $STORE_ROUNDS runs of $STORE_TURNS_50 turns" \
+    "$(store_label off), turns/s" "$(fmt "$st_off_tps_p50" "%.0f turns/s")" "$(ratio "${!med}" "$st_off_tps_p50")"
+done
+if [[ -n "$pg_skip" ]]; then
+  row "chat turn with the store / messages stored per second" "runner, PostgreSQL" "—" "$pg_skip" "—" "—" "—"
+fi
+
+# Database size: SQLite's file (and WAL) once the runner has stopped; PostgreSQL's tables with
+# their indexes and TOAST. Messages: 2 per stored turn (warm-ups included).
+stop "$S_sqlite_pid"
+sqlite_bytes=0
+for f in "$work/store.db" "$work/store.db-wal"; do
+  [[ -e "$f" ]] && sqlite_bytes=$((sqlite_bytes + $(stat -c %s "$f")))
+done
+sqlite_msgs=$((2 * stored_all[sqlite]))
+size_row() { # SUBJECT BYTES MESSAGES HOW
+  row "database size per 1,000 messages" "$1" "$(awk -v b="$2" -v m="$3" 'BEGIN { if (m > 0) printf "%.2f MB", b / m / 1000; else printf "—" }')" \
+    "$2 B for $3 messages ($4); answers of ~1 KB, one conversation per turn" "—" "—" "—"
+}
+size_row "SQLite file" "$sqlite_bytes" "$sqlite_msgs" "file + WAL after the runner stopped"
+if [[ -n "$pg_schema" ]]; then
+  stop "$S_pg_pid"
+  read -r pg_bytes pg_msgs < <(psql "$PG_URL" -qAtX -F ' ' -c \
+    "SELECT pg_total_relation_size('$pg_schema.conversations') + pg_total_relation_size('$pg_schema.messages'), (SELECT count(*) FROM $pg_schema.messages)")
+  size_row "PostgreSQL \`conversations\` + \`messages\`" "$pg_bytes" "$pg_msgs" "pg_total_relation_size: tables, indexes, TOAST"
+  pg_drop
+  pg_schema=""
+else
+  row "database size per 1,000 messages" "PostgreSQL" "—" "$pg_skip" "—" "—" "—"
+fi
+stop "$S_off_pid"
+stop "$S_memory_pid"
+
 # ---- the table -----------------------------------------------------------------------------
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 ram="$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
@@ -265,7 +403,7 @@ mode="full"; ((QUICK)) && mode="--quick"
   echo "Machine: ${cpu:-unknown CPU}, $(nproc) cores, $ram RAM, Linux $(uname -r); $(rustc --version)."
   echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), scripts/bench.sh $mode; release build $build_secs; load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (anything above 0 is other work sharing the 2 cores)."
   echo "Cold starts: $((COLD_ROUNDS * COLD_PER_ROUND)) runs each in $COLD_ROUNDS interleaved rounds (one unrecorded warm-up run per round), page cache warm. Load: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION × $WRK_RUNS runs, on the same 2 cores as the server."
-  echo "Fake upstream: $FIRST_TOKEN_MS ms to the first chunk, $CHUNK_MS ms between $CHUNKS chunks."
+  echo "Fake upstream: $FIRST_TOKEN_MS ms to the first chunk, $CHUNK_MS ms between $CHUNKS chunks; for the store's rows a second one answering at once with $STORE_CHUNKS chunks (~1 KB)."
   echo
   echo "| figure | subject | median | spread | reference (same run) | reference | ratio / Δ |"
   echo "|---|---|---|---|---|---|---|"

@@ -161,7 +161,12 @@ async fn serve(state: Arc<State>, port: u16, exit_after: Duration) -> ExitCode {
     let accept_loop = async {
         loop {
             let stream = match listener.accept().await {
-                Ok((s, _)) => s,
+                Ok((s, _)) => {
+                    // Each SSE chunk is a small write: without this, Nagle's algorithm holds
+                    // it back until the client's delayed ACK (~40 ms) when chunks come at once.
+                    let _ = s.set_nodelay(true);
+                    s
+                }
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
@@ -268,7 +273,10 @@ async fn chat(state: &State, req: http::Request<Incoming>) -> http::Response<Bod
         "total_tokens": 100 + state.chunks,
     });
     if request.get("stream").and_then(Value::as_bool) != Some(true) {
-        tokio::time::sleep(state.first_token + state.between_chunks * (state.chunks - 1)).await;
+        let delay = state.first_token + state.between_chunks * (state.chunks - 1);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let text: String = (0..state.chunks).map(word).collect();
         return json_response(
             StatusCode::OK,
@@ -292,7 +300,12 @@ async fn chat(state: &State, req: http::Request<Incoming>) -> http::Response<Bod
             });
             Bytes::from(format!("data: {event}\n\n"))
         };
-        tokio::time::sleep(first).await;
+        // A zero delay sends at once: tokio's timer would round even a zero sleep up to its next
+        // millisecond tick, and `--chunk-ms 0` is how a bench asks for an upstream that costs
+        // nothing.
+        if !first.is_zero() {
+            tokio::time::sleep(first).await;
+        }
         if tx
             .send(chunk(
                 json!({"role": "assistant", "content": ""}),
@@ -304,7 +317,7 @@ async fn chat(state: &State, req: http::Request<Incoming>) -> http::Response<Bod
             return;
         }
         for i in 0..chunks {
-            if i > 0 {
+            if i > 0 && !between.is_zero() {
                 tokio::time::sleep(between).await;
             }
             if tx

@@ -5,6 +5,8 @@
 //! - `coldstart`: exec a server binary with `PORT` set, poll-connect and send one request until
 //!   the first answer; exec→listening and exec→first answer over N runs.
 //! - `ttft`: streamed `POST`s at a fixed concurrency; time to the first text and to the end.
+//! - `turns`: the same closed loop of chat turns, for the store's figures: time to `done`, turns
+//!   per second, and how many turns the server stored (answered with a conversation id).
 //! - `wrk`: runs `wrk --latency` R times and summarises throughput and latency.
 //! - `rss`: a process's resident and peak resident memory from `/proc`.
 //! - `free-port`, `wait`: plumbing for the scripts.
@@ -35,6 +37,12 @@ Usage: measure <command> [flags]
        [--header 'K: V']...
       Streamed POSTs (after one unrecorded warm-up request per connection). Prints ttft_ms_*
       (to the first text) and total_ms_* (to the end of the reply), errors.
+  turns --url URL --body JSON [--concurrency 1] [--requests 100] [--all]
+      The same closed loop of chat turns (same warm-ups; SSE, or one JSON reply for
+      \"stream\":false), timed as a whole: prints total_ms_* (POST → the end of the reply),
+      turns_per_s (recorded turns ÷ the time from the last warm-up to the last reply), stored
+      (turns, warm-ups included, answered with an x-conversation-id header: each stored two
+      messages before its reply ended), errors; with --all the raw samples as total_ms_all.
   wrk [--runs 3] [--log FILE] [--pid PID] -- WRK_ARGS...
       Runs `wrk --latency WRK_ARGS` R times; prints rps (median/min/max over runs), latency
       percentiles (median over runs), summed requests, socket errors and non-2xx/3xx answers.
@@ -73,6 +81,9 @@ fn main() -> ExitCode {
             &["url", "body", "format", "concurrency", "requests", "header"],
         )
         .and_then(|a| ttft(&a)),
+        "turns" => {
+            parse(argv, &["url", "body", "concurrency", "requests", "all"]).and_then(|a| turns(&a))
+        }
         "wrk" => parse(argv, &["runs", "log", "pid"]).and_then(|a| wrk(&a)),
         "rss" => parse(argv, &["pid"]).and_then(|a| rss(&a)),
         "stats" => parse(argv, &["prefix"]).and_then(|a| stats(&a)),
@@ -95,7 +106,7 @@ fn main() -> ExitCode {
 }
 
 fn parse(argv: impl Iterator<Item = String>, known: &[&str]) -> Result<Args, String> {
-    Args::parse(argv, known, &[])
+    Args::parse(argv, known, &["all"])
 }
 
 /// A port nobody listens on right now (the kernel's choice, released at once).
@@ -259,14 +270,22 @@ fn one_cold_start(
     }
 }
 
-fn ttft(a: &Args) -> Result<String, String> {
+/// Streamed chat requests in a closed loop: what `ttft` and `turns` share.
+struct ClosedLoop {
+    samples: Vec<Turn>,
+    errors: Vec<String>,
+    /// Warm-ups answered with a conversation id (they count as stored, not as samples).
+    warmups_stored: usize,
+    /// From the moment every connection is warm to the last reply.
+    wall: Duration,
+}
+
+fn closed_loop(a: &Args, format: Format) -> Result<(ClosedLoop, usize), String> {
     let url = a.required("url")?.to_owned();
     if !url.starts_with("http://127.0.0.1:") && !url.starts_with("http://localhost:") {
         return Err("--url must be http://127.0.0.1:PORT/… (loopback only)".into());
     }
     let body = a.required("body")?.to_owned();
-    let format =
-        Format::parse(a.get("format").unwrap_or("elbatt")).ok_or("--format is elbatt or openai")?;
     let concurrency: usize = a.parse_or("concurrency", 1)?;
     let requests: usize = a.parse_or("requests", 100)?;
     if concurrency == 0 || concurrency > 1024 || requests == 0 || requests > 1_000_000 {
@@ -297,23 +316,32 @@ fn ttft(a: &Args) -> Result<String, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    let (samples, errors) = rt.block_on(async {
+    let run = rt.block_on(async {
         let remaining = Arc::new(AtomicUsize::new(requests));
+        // Every connection warms up first; the clock for throughput starts when all have.
+        let warm = Arc::new(tokio::sync::Barrier::new(concurrency));
+        let started = Arc::new(std::sync::OnceLock::new());
         let mut tasks = Vec::with_capacity(concurrency);
         for _ in 0..concurrency {
-            let (client, url, body, remaining) = (
+            let (client, url, body, remaining, warm, started) = (
                 client.clone(),
                 url.clone(),
                 body.clone(),
                 Arc::clone(&remaining),
+                Arc::clone(&warm),
+                Arc::clone(&started),
             );
             tasks.push(tokio::spawn(async move {
                 let mut samples = Vec::new();
                 let mut errors = Vec::new();
+                let mut warm_stored = 0;
                 // Opens this task's connection; its time includes the TCP handshake.
-                if let Err(e) = one_stream(&client, &url, &body, format).await {
-                    errors.push(format!("warm-up: {e}"));
+                match one_stream(&client, &url, &body, format).await {
+                    Ok(t) => warm_stored += usize::from(t.conversation),
+                    Err(e) => errors.push(format!("warm-up: {e}")),
                 }
+                warm.wait().await;
+                started.get_or_init(Instant::now);
                 while remaining
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                     .is_ok()
@@ -323,48 +351,105 @@ fn ttft(a: &Args) -> Result<String, String> {
                         Err(e) => errors.push(e),
                     }
                 }
-                (samples, errors)
+                (samples, errors, warm_stored)
             }));
         }
         let mut all = Vec::new();
         let mut errs = Vec::new();
+        let mut warmups_stored = 0;
         for t in tasks {
             match t.await {
-                Ok((s, e)) => {
+                Ok((s, e, w)) => {
                     all.extend(s);
                     errs.extend(e);
+                    warmups_stored += w;
                 }
                 Err(e) => errs.push(format!("task: {e}")),
             }
         }
-        (all, errs)
+        let wall = started.get().map_or(Duration::ZERO, Instant::elapsed);
+        ClosedLoop {
+            samples: all,
+            errors: errs,
+            warmups_stored,
+            wall,
+        }
     });
-    if let Some(first) = errors.first() {
+    if let Some(first) = run.errors.first() {
         eprintln!(
-            "measure ttft: {} failed request(s); first: {first}",
-            errors.len()
+            "measure: {} failed request(s); first: {first}",
+            run.errors.len()
         );
     }
-    let ttft: Vec<f64> = samples.iter().map(|s| s.0).collect();
-    let total: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    Ok((run, concurrency))
+}
+
+fn ttft(a: &Args) -> Result<String, String> {
+    let format =
+        Format::parse(a.get("format").unwrap_or("elbatt")).ok_or("--format is elbatt or openai")?;
+    let (run, concurrency) = closed_loop(a, format)?;
+    let ttft: Vec<f64> = run.samples.iter().map(|s| s.ttft_ms).collect();
+    let total: Vec<f64> = run.samples.iter().map(|s| s.total_ms).collect();
     let (Some(t), Some(w)) = (Summary::of(&ttft), Summary::of(&total)) else {
-        return Err(format!("no successful request ({} errors)", errors.len()));
+        return Err(format!(
+            "no successful request ({} errors)",
+            run.errors.len()
+        ));
     };
     Ok(format!(
         "{} {} errors={} concurrency={concurrency}",
         t.kv("ttft_ms"),
         w.kv("total_ms"),
-        errors.len()
+        run.errors.len()
     ))
 }
 
-/// One streamed request: (ms to the first text, ms to the end of the reply).
+fn turns(a: &Args) -> Result<String, String> {
+    let (run, concurrency) = closed_loop(a, Format::Elbatt)?;
+    let total: Vec<f64> = run.samples.iter().map(|s| s.total_ms).collect();
+    let Some(w) = Summary::of(&total) else {
+        return Err(format!("no successful turn ({} errors)", run.errors.len()));
+    };
+    let secs = run.wall.as_secs_f64();
+    let per_s = if secs > 0.0 {
+        run.samples.len() as f64 / secs
+    } else {
+        f64::NAN
+    };
+    let stored = run.samples.iter().filter(|s| s.conversation).count() + run.warmups_stored;
+    let all = if a.has("all") {
+        let v: Vec<String> = total.iter().map(|x| format!("{x:.3}")).collect();
+        format!(" total_ms_all={}", v.join(","))
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "{} turns={} turns_per_s={per_s:.1} wall_ms={:.1} stored={stored} errors={} \
+         concurrency={concurrency}{all}",
+        w.kv("total_ms"),
+        run.samples.len(),
+        secs * 1000.0,
+        run.errors.len()
+    ))
+}
+
+/// One streamed request, as the client saw it.
+struct Turn {
+    /// POST → the first text.
+    ttft_ms: f64,
+    /// POST → the end of the reply.
+    total_ms: f64,
+    /// The answer carried an `x-conversation-id` header (a turn the store keeps).
+    conversation: bool,
+}
+
+/// One streamed request.
 async fn one_stream(
     client: &reqwest::Client,
     url: &str,
     body: &str,
     format: Format,
-) -> Result<(f64, f64), String> {
+) -> Result<Turn, String> {
     let t0 = Instant::now();
     let resp = client
         .post(url)
@@ -376,6 +461,27 @@ async fn one_stream(
         .map_err(|e| format!("send: {e}"))?;
     if resp.status() != reqwest::StatusCode::OK {
         return Err(format!("status {}", resp.status()));
+    }
+    let conversation = resp.headers().contains_key("x-conversation-id");
+    let json = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        // `"stream": false`: one JSON reply, whole when it has arrived.
+        let body = resp.bytes().await.map_err(|e| format!("body: {e}"))?;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let reply: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+        return match reply.get("reply").and_then(serde_json::Value::as_str) {
+            Some(text) if !text.is_empty() => Ok(Turn {
+                ttft_ms: ms,
+                total_ms: ms,
+                conversation,
+            }),
+            _ => Err("no reply text in the JSON answer".into()),
+        };
     }
     let mut probe = Probe::new(format);
     let mut first = None;
@@ -396,7 +502,11 @@ async fn one_stream(
         return Err("the stream carried an error event".into());
     }
     match (first, done) {
-        (Some(f), Some(d)) => Ok((f, d)),
+        (Some(f), Some(d)) => Ok(Turn {
+            ttft_ms: f,
+            total_ms: d,
+            conversation,
+        }),
         (None, _) => Err("no text in the reply".into()),
         (_, None) => Err("the reply never finished".into()),
     }
