@@ -130,3 +130,30 @@ async fn with_a_model_the_runner_streams_its_answer_and_the_lookup_of_ec47213() 
     assert_eq!(json_of(resp).await["vehicle"]["model"], json!("NIRO"));
     assert_eq!(register.calls(), 1);
 }
+
+/// Streamed answers on a reused connection arrive without stutter: small SSE writes are not held
+/// back by Nagle's algorithm waiting for the client's delayed ACK (up to 40 ms each), which is
+/// what happened before the server set `TCP_NODELAY`.
+#[tokio::test]
+async fn streamed_answers_on_a_kept_alive_connection_are_not_held_back() {
+    let app = TestApp::spawn(&[
+        ("CHAT_RATE_LIMIT_PER_MINUTE", "1000"),
+        ("CHAT_RATE_LIMIT_BURST", "1000"),
+    ])
+    .await;
+    let body = r#"{"message":"Hvor lenge varer batterigarantien?","stream":true}"#;
+    stream_chat(&app, body).await; // opens the connection the client then reuses
+    let mut took = Vec::new();
+    for _ in 0..7 {
+        let started = std::time::Instant::now();
+        let events = stream_chat(&app, body).await;
+        took.push(started.elapsed());
+        assert!(deltas(&events).len() > 1);
+    }
+    took.sort();
+    // Offline answers stream in a few milliseconds; Nagle plus a delayed ACK cost ~40 ms.
+    assert!(
+        took[took.len() / 2] < std::time::Duration::from_millis(25),
+        "{took:?}"
+    );
+}
