@@ -5,7 +5,7 @@
     resolve-unlocked.py --self-test   # proves a drifting dependency is caught (needs crates.io)
 
 Scaleway's rust builder ignores Cargo.lock and resolves the manifest afresh (a user report,
-scaleway/scaleway-cli#5523; ../shared/docs/reference/scaleway.md §1.3), so the zip pins every crate
+scaleway/scaleway-cli#5523; docs/upstreams/scaleway.md), so the zip pins every crate
 with `=x.y.z`. scripts/test-function-zips.sh builds the zip with its lock; this checks that the pins
 alone give the same build: the manifest is copied without Cargo.lock to a temporary folder and
 resolved with `cargo metadata` (crates.io must be reachable: that is what Scaleway sees, yanked
