@@ -128,10 +128,14 @@ impl HttpError for PlateLookupError {
 impl PlateLookup {
     /// Uses a shared service (the runner gives chat and plate-lookup the same one, so they share
     /// one cache), or `None` for "not configured".
-    pub fn new(service: Option<Arc<VehicleService>>, rate: Rate, client: ClientIdentity) -> Self {
+    pub fn new(
+        service: Option<Arc<VehicleService>>,
+        limiter: Limiter,
+        client: ClientIdentity,
+    ) -> Self {
         PlateLookup {
             service,
-            limiter: Arc::new(Limiter::new(rate)),
+            limiter: Arc::new(limiter),
             client,
         }
     }
@@ -214,11 +218,13 @@ impl Function for PlateLookup {
             per_minute: env.value::<u32>(&PLATE_RATE_LIMIT_PER_MINUTE)?.max(1),
             burst: env.value::<u32>(&PLATE_RATE_LIMIT_BURST)?.max(1),
         };
-        let mut lookup = Self::new(ctx.vehicles()?, rate, ClientIdentity::from_env(env)?);
         // Every instance on the store counts the same client's new plates together.
-        lookup.limiter =
-            Arc::new(Limiter::new(rate).with_shared("plate-lookup", rate, store.rate_window()));
-        Ok(lookup)
+        let limiter = Limiter::new(rate).with_shared("plate-lookup", rate, store.rate_window());
+        Ok(Self::new(
+            ctx.vehicles()?,
+            limiter,
+            ClientIdentity::from_env(env)?,
+        ))
     }
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, PlateLookupError>> {

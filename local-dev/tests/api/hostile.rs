@@ -585,18 +585,24 @@ fn rss_bytes(pid: u32) -> Option<usize> {
     Some(kb * 1024)
 }
 
-/// The runner binary as its own process, so its memory is measured alone (not this test
-/// binary's, with every other test running in it).
-#[tokio::test]
-async fn the_whole_battery_three_times_over_keeps_the_runners_memory_bounded() {
-    let dir = std::env::temp_dir().join(format!("elbatt-hostile-rss-{}", std::process::id()));
+/// The runner binary as its own process (so its memory is measured alone, not this test
+/// binary's with every other test running in it), no rate limit, in a scratch folder `name`
+/// (its working directory: no `.env`, its own store file), plus `vars`.
+async fn runner_process(name: &str, vars: &[(&str, &str)]) -> (ChildServer, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("elbatt-hostile-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-dev"));
     cmd.env_clear()
         .env("CHAT_RATE_LIMIT_PER_MINUTE", "1000000")
         .env("CHAT_RATE_LIMIT_BURST", "1000000")
+        .envs(vars.iter().copied())
         .current_dir(&dir);
-    let server = ChildServer::start(cmd).await;
+    (ChildServer::start(cmd).await, dir)
+}
+
+#[tokio::test]
+async fn the_whole_battery_three_times_over_keeps_the_runners_memory_bounded() {
+    let (server, dir) = runner_process("rss", &[]).await;
     let addr = server.addr;
     let pid = server.child.id().unwrap();
     let battery = || async move {
@@ -799,15 +805,7 @@ async fn bodies_on_get_routes_are_never_read_or_buffered() {
 /// memory is measured alone) answers each at the deadline and its memory stays flat.
 #[tokio::test]
 async fn many_stalled_bodies_cost_the_runner_little_memory() {
-    let dir = std::env::temp_dir().join(format!("elbatt-hostile-stall-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-dev"));
-    cmd.env_clear()
-        .env("REQUEST_BODY_TIMEOUT_SECS", "1")
-        .env("CHAT_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("CHAT_RATE_LIMIT_BURST", "1000000")
-        .current_dir(&dir);
-    let server = ChildServer::start(cmd).await;
+    let (server, dir) = runner_process("stall", &[("REQUEST_BODY_TIMEOUT_SECS", "1")]).await;
     let (addr, pid) = (server.addr, server.child.id().unwrap());
     let round = || async move {
         let clients = (0..200).map(|_| async move {
