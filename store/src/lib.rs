@@ -18,6 +18,7 @@
 pub mod config;
 pub mod model;
 pub mod postgres;
+pub mod scenarios;
 pub mod schema;
 pub mod sqlite;
 pub mod store;
@@ -36,7 +37,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a storage engine does. Every method is one transaction (or one statement); time comes in
 /// as a parameter so that tests and every engine agree on it.
-pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+/// Scenario operations are in [`scenarios::ScenarioBackend`] (each engine implements them in
+/// its own `scenarios` submodule).
+pub trait Backend: scenarios::ScenarioBackend + Send + Sync + std::fmt::Debug + 'static {
     /// The schema version the database is at.
     fn schema_version(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
     /// Applies migrations up to `target` (each once, each in a transaction). Refuses a database

@@ -26,6 +26,8 @@ use crate::model::{Conversation, ConversationId, NewMessage, Role, StoreError, S
 use crate::schema::{self, LATEST, MIGRATIONS};
 use crate::{Backend, BoxFuture, TokenUsage, vehicles_json};
 
+mod scenarios;
+
 /// Connections are closed after this long unused (Serverless SQL idles after 5 minutes without
 /// a query; an idle connection must not keep it awake or be cut under us).
 pub const IDLE_CLOSE: Duration = Duration::from_secs(240);

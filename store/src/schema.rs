@@ -63,6 +63,11 @@ CREATE TABLE vehicle_cache (
 );
 CREATE INDEX vehicle_cache_expiry ON vehicle_cache (expires_at_ms);",
     },
+    Migration {
+        version: 4,
+        name: "scenarios (bot profiles) and their audit trail",
+        sql: crate::scenarios::MIGRATION_SQL,
+    },
 ];
 
 /// The schema version this build writes and reads.

@@ -17,6 +17,8 @@ use crate::model::{Conversation, ConversationId, NewMessage, Role, StoreError, S
 use crate::schema::{self, LATEST, MIGRATIONS, sqlite as q};
 use crate::{Backend, BoxFuture, TokenUsage, vehicles_json};
 
+mod scenarios;
+
 /// How long a write waits for another process holding the file's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 

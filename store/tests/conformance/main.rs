@@ -8,12 +8,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod fixtures;
+mod scenarios;
 
 use std::sync::Arc;
 
 use elbatt_store::schema::LATEST;
 use elbatt_store::{Backend, ConversationId, NewMessage, Role, StoreError, TokenUsage};
 use fixtures::Fixture;
+use scenarios::*;
 use serde_json::json;
 
 macro_rules! conformance {
@@ -55,6 +57,10 @@ conformance!(
     vehicle_lookups_are_shared_until_they_expire,
     a_plate_looked_up_by_one_instance_is_answered_by_another_without_an_upstream_call,
     the_vegvesen_quota_and_a_pause_hold_for_every_instance,
+    scenarios_read_back_every_field_and_a_taken_id_is_a_conflict,
+    scenario_writes_decided_on_an_old_version_are_stale_and_audited,
+    the_default_scenario_is_seeded_once_per_database,
+    a_hand_edited_row_that_breaks_a_rule_is_corrupt_not_served,
 );
 
 async fn migrated<F: Fixture>(f: &F) -> Arc<dyn Backend> {
