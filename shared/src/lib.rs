@@ -13,6 +13,8 @@
 //!   Lambda runtime, the router shared with the local runner, and the request adapter that makes
 //!   a plain HTTP request look exactly like an API Gateway v2 one.
 //! - [`telemetry`]: tracing set-up, human lines or flat JSON lines (`LOG_FORMAT=json`).
+//! - [`metrics`]: Prometheus counters, gauges and histograms (atomics), exposed at `/metrics`
+//!   by the runner and the container only (docs/metrics.md).
 //! - [`limit`]: who the client is (`X-Forwarded-For`, IPv6 by /64, fail closed) and the
 //!   per-client rate limit in front of the costly functions.
 //! - [`norway`]: today's date in Europe/Oslo and dates in bokmål.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod context;
 pub mod http;
 pub mod limit;
+pub mod metrics;
 pub mod norway;
 pub mod outbound;
 pub mod plate;

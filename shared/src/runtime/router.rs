@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{StatusCode, header};
@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 use super::adapter::{Mounted, add_ingress_headers, to_lambda_request};
 use crate::config::{CorsConfig, Env, REQUEST_BODY_TIMEOUT_SECS};
 use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch, error_response, serves};
+use crate::metrics;
 
 pub use crate::http::BODY_LIMIT;
 
@@ -29,6 +30,8 @@ struct Mount {
     function: Arc<dyn Handler>,
     /// Whether the function sees paths with `prefix` removed.
     strip: bool,
+    /// Its series in [`crate::metrics`], claimed once here rather than looked up per request.
+    metric: metrics::FunctionId,
 }
 
 /// One line of the route table.
@@ -92,10 +95,12 @@ impl Router {
         } else {
             prefix.trim_end_matches('/').to_owned()
         };
+        let metric = metrics::function_id(function.name());
         self.mounts.push(Mount {
             prefix,
             function,
             strip,
+            metric,
         });
         // Longest prefix wins, so `/api/health` beats `/`.
         self.mounts
@@ -153,6 +158,13 @@ impl Router {
             .collect()
     }
 
+    /// [`Router::routes`], each with the public paths its function declares
+    /// ([`crate::http::Function::ROUTES`]): what local-dev's OpenAPI test holds the spec to.
+    pub fn declared_routes(&self) -> Vec<(RouteInfo, crate::http::Routes)> {
+        let declared = self.mounts.iter().map(|m| m.function.routes());
+        self.routes().into_iter().zip(declared).collect()
+    }
+
     /// The mount serving `path` and the path the function sees.
     fn find<'a>(&'a self, path: &'a str) -> Option<(&'a Mount, &'a str)> {
         self.mounts.iter().find_map(|m| {
@@ -169,8 +181,29 @@ impl Router {
         })
     }
 
-    /// Serves one request that arrived over HTTP.
+    /// Serves one request that arrived over HTTP, counted in [`crate::metrics`] when enabled
+    /// (a relaxed load when not).
     pub async fn handle<B>(&self, req: http::Request<B>, peer: SocketAddr) -> Response
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = metrics::enabled().then(Instant::now);
+        let mut served = metrics::FunctionId::UNMATCHED;
+        let resp = self.route(req, peer, &mut served).await;
+        match started {
+            Some(started) => metrics::finish_request(served, started, resp),
+            None => resp,
+        }
+    }
+
+    /// [`Router::handle`], setting `served` to the function the request reached.
+    async fn route<B>(
+        &self,
+        req: http::Request<B>,
+        peer: SocketAddr,
+        served: &mut metrics::FunctionId,
+    ) -> Response
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -213,6 +246,10 @@ impl Router {
             }
             return resp;
         };
+        *served = mount.metric;
+        if let Some(refused) = super::upgrade::refuse_cross_origin(&parts.headers, &self.cors) {
+            return close_after(refused);
+        }
         let mounted = Mounted {
             prefix: if mount.strip { &mount.prefix } else { "/" },
             rest,
