@@ -117,6 +117,9 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(limit: Option<u64>) -> Self {
+        if let Some(limit) = limit {
+            elbatt::metrics::budget_left(limit);
+        }
         Budget {
             limit,
             state: AtomicU64::new(0),
@@ -154,6 +157,10 @@ impl Budget {
                 };
                 Some((today << 40) | (used + tokens).min((1 << 40) - 1))
             });
+        elbatt::metrics::tokens_used(tokens);
+        if let Some(limit) = self.limit {
+            elbatt::metrics::budget_left(limit.saturating_sub(self.used_today()));
+        }
     }
 }
 
@@ -610,6 +617,11 @@ impl Assistant {
         reported: Vec<VehicleEvent>,
         deadline: Instant,
     ) {
+        elbatt::metrics::offline_answer(match reason {
+            OfflineReason::NotConfigured => elbatt::metrics::Offline::NotConfigured,
+            OfflineReason::BudgetSpent => elbatt::metrics::Offline::BudgetSpent,
+            OfflineReason::ProviderFailed => elbatt::metrics::Offline::ProviderFailed,
+        });
         let mut found: Vec<VehicleSummary> = reported
             .iter()
             .filter_map(|ev| ev.vehicle.as_deref().cloned())

@@ -94,6 +94,21 @@ impl LookupError {
         }
     }
 
+    /// Its kind in `elbatt_upstream_errors_total`. "No such vehicle" is an answer, not an error.
+    fn metric_kind(&self) -> crate::metrics::ErrorKind {
+        use crate::metrics::ErrorKind as K;
+        match self {
+            LookupError::Timeout => K::Timeout,
+            LookupError::Unavailable => K::Unavailable,
+            LookupError::QuotaExhausted { .. } => K::RateLimited,
+            LookupError::KeyRefused { .. } => K::Auth,
+            LookupError::Rejected { .. } => K::Rejected,
+            LookupError::Upstream { status } if *status >= 500 => K::ServerError,
+            LookupError::BadResponse { .. } => K::BadResponse,
+            LookupError::Upstream { .. } | LookupError::NotConfigured => K::Other,
+        }
+    }
+
     fn retried_by_fetch(&self) -> bool {
         matches!(self, LookupError::Upstream { status } if *status >= 500)
             || matches!(self, LookupError::Unavailable)
@@ -148,12 +163,18 @@ impl VegvesenClient {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
+            let attempt_started = Instant::now();
             let outcome = tokio::time::timeout(
                 self.settings.request_timeout,
                 self.attempt(http, &url, &auth, plate, attempt, started),
             )
             .await
             .unwrap_or(Err(LookupError::Timeout));
+            crate::metrics::upstream(
+                crate::metrics::Upstream::Vegvesen,
+                attempt_started.elapsed(),
+                outcome.as_ref().err().map(LookupError::metric_kind),
+            );
             let elapsed_ms = millis(started.elapsed());
             match outcome {
                 Ok(found) => {

@@ -4,6 +4,7 @@
 //! Found vehicles and "no such vehicle" answers are cached (with their own lifetimes); upstream
 //! failures are not. Concurrent lookups of one plate share a single upstream call.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use super::shared_cache::SharedVehicleCache;
 use super::summary::{VehicleSummary, norway_date, summarize};
 use crate::config::{ConfigError, Env, VarSpec, secret, var};
 use crate::http::HttpError;
+use crate::metrics;
 use crate::outbound::redact::redact;
 use crate::plate::Plate;
 use time::OffsetDateTime;
@@ -189,12 +191,21 @@ impl VehicleService {
         let now = (self.clock.0)();
         let today = norway_date(now);
         let shared = self.shared.get().cloned();
+        // Set when this call's fetch runs (a miss); waiting for another call's fetch costs no
+        // upstream call and counts as a hit.
+        let missed = Arc::new(AtomicBool::new(false));
+        let fetching = Arc::clone(&missed);
         let found = self
             .cache
             .get_or_fetch(plate.clone(), move || async move {
+                fetching.store(true, Ordering::Relaxed);
                 let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
                 let from_shared = match &shared {
-                    Some(l2) => l2.get(key.as_str(), now_ms).await,
+                    Some(l2) => {
+                        let found = l2.get(key.as_str(), now_ms).await;
+                        metrics::plate_cache(metrics::Layer::Shared, found.is_some());
+                        found
+                    }
                     None => None,
                 };
                 let body = match from_shared {
@@ -249,8 +260,9 @@ impl VehicleService {
                 };
                 Ok::<_, LookupError>((summary, ttl))
             })
-            .await?;
-        Ok(found.map(|summary| summary.as_of(today)))
+            .await;
+        metrics::plate_cache(metrics::Layer::Memory, !missed.load(Ordering::Relaxed));
+        Ok(found?.map(|summary| summary.as_of(today)))
     }
 
     /// Whether looking `plate` up now would cost no call to Statens vegvesen (cached, or being

@@ -69,6 +69,27 @@ impl LlmError {
         }
     }
 
+    /// Its kind in `elbatt_upstream_errors_total`.
+    fn metric_kind(&self) -> elbatt::metrics::ErrorKind {
+        use self::error::ProviderErrorKind as P;
+        use elbatt::metrics::ErrorKind as K;
+        match self {
+            LlmError::Provider(p) => match p.kind {
+                P::RateLimited | P::QuotaExhausted => K::RateLimited,
+                P::Overloaded => K::ServerError,
+                P::InvalidRequest | P::ContextTooLong => K::Rejected,
+                P::Auth => K::Auth,
+                P::Other => K::Other,
+            },
+            LlmError::FirstTokenTimeout(_) | LlmError::Stalled(_) | LlmError::TurnTimeout => {
+                K::Timeout
+            }
+            LlmError::Connect(_) => K::Unavailable,
+            LlmError::Truncated | LlmError::Empty | LlmError::TooLarge => K::BadResponse,
+            LlmError::Cancelled => K::Other,
+        }
+    }
+
     /// Whether it was a timeout (for the status a caller reports: 504 rather than 502).
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -136,7 +157,15 @@ impl LlmClient {
         let mut attempt = 0u32;
         let mut dropped_stream_options = false;
         loop {
+            let started = Instant::now();
             let result = self.attempt(&request, deadline, on_text, emitted).await;
+            if !matches!(result, Err(LlmError::Cancelled)) {
+                elbatt::metrics::upstream(
+                    elbatt::metrics::Upstream::Model,
+                    started.elapsed(),
+                    result.as_ref().err().map(LlmError::metric_kind),
+                );
+            }
             let err = match result {
                 Ok(c) => return Ok(c),
                 Err(e) => e,
