@@ -16,6 +16,7 @@
 //! [`postgres`], [`config`] (variables), [`store`] (the shared handle, readiness, retention).
 
 pub mod config;
+pub mod events;
 pub mod model;
 pub mod postgres;
 pub mod scenarios;
@@ -27,6 +28,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use config::{Mode, StoreConfig, VARIABLES};
+pub use events::{TurnEventRecord, TurnHead, TurnRead, TurnWrite};
 pub use model::{
     Conversation, ConversationId, NewMessage, Role, StoreError, StoredMessage, TokenUsage, now_ms,
 };
@@ -63,10 +65,11 @@ pub trait Backend: scenarios::ScenarioBackend + Send + Sync + std::fmt::Debug + 
         &'a self,
         id: &'a ConversationId,
     ) -> BoxFuture<'a, Result<Option<Conversation>, StoreError>>;
-    /// Erases the conversation and every message of it; `false` if there was none.
+    /// Erases the conversation, every message of it and its turn events; `false` if there was
+    /// no conversation.
     fn delete<'a>(&'a self, id: &'a ConversationId) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// Retention: erases conversations not updated since `before_ms`, and expired counters and
-    /// vehicle lookups.
+    /// Retention: erases conversations not updated since `before_ms` (with their turn events),
+    /// and expired turn events, counters and vehicle lookups.
     /// Returns how many conversations went.
     fn purge(&self, before_ms: i64, now_ms: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// A shared fixed-window counter (rate limits, budgets, quotas): adds `amount` to the window
@@ -103,6 +106,19 @@ pub trait Backend: scenarios::ScenarioBackend + Send + Sync + std::fmt::Debug + 
         window_start_ms: i64,
         delta: i64,
     ) -> BoxFuture<'a, Result<Option<i64>, StoreError>>;
+    /// Turn events (`events`): writes the turn's head and a batch of its events in one
+    /// transaction (creating the head on the first write; events already there are kept).
+    fn turn_write<'a>(&'a self, write: &'a TurnWrite<'a>) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The turn `turn` of the conversation (its latest when `None`) if its events have not
+    /// expired at `now_ms`, with at most `limit` events numbered above `after_seq`.
+    fn turn_read<'a>(
+        &'a self,
+        conversation_id: &'a ConversationId,
+        turn: Option<&'a str>,
+        after_seq: i64,
+        limit: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<TurnRead>, StoreError>>;
 }
 
 /// The stored form of a message's vehicles.

@@ -22,6 +22,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::events::{TurnEventRecord, TurnHead, TurnRead, TurnWrite};
 use crate::model::{Conversation, ConversationId, NewMessage, Role, StoreError, StoredMessage};
 use crate::schema::{self, LATEST, MIGRATIONS};
 use crate::{Backend, BoxFuture, TokenUsage, vehicles_json};
@@ -508,9 +509,15 @@ impl Backend for Postgres {
             let key = id.as_str();
             let mut c = self.pool.get().await?;
             let tx = c.transaction().await.map_err(pg_err)?;
-            tx.execute_typed(schema::DELETE_MESSAGES, &[(&key, TEXT)])
-                .await
-                .map_err(pg_err)?;
+            for sql in [
+                schema::DELETE_MESSAGES,
+                schema::DELETE_TURN_EVENTS,
+                schema::DELETE_TURNS,
+            ] {
+                tx.execute_typed(sql, &[(&key, TEXT)])
+                    .await
+                    .map_err(pg_err)?;
+            }
             let n = tx
                 .execute_typed(schema::DELETE_CONVERSATION, &[(&key, TEXT)])
                 .await
@@ -524,9 +531,20 @@ impl Backend for Postgres {
         Box::pin(async move {
             let mut c = self.pool.get().await?;
             let tx = c.transaction().await.map_err(pg_err)?;
-            tx.execute_typed(schema::PURGE_MESSAGES, &[(&before_ms, INT8)])
-                .await
-                .map_err(pg_err)?;
+            for sql in [
+                schema::PURGE_MESSAGES,
+                schema::PURGE_CONVERSATION_TURN_EVENTS,
+                schema::PURGE_CONVERSATION_TURNS,
+            ] {
+                tx.execute_typed(sql, &[(&before_ms, INT8)])
+                    .await
+                    .map_err(pg_err)?;
+            }
+            for sql in [schema::PURGE_TURN_EVENTS, schema::PURGE_TURNS] {
+                tx.execute_typed(sql, &[(&now_ms, INT8)])
+                    .await
+                    .map_err(pg_err)?;
+            }
             let n = tx
                 .execute_typed(schema::PURGE_CONVERSATIONS, &[(&before_ms, INT8)])
                 .await
@@ -623,6 +641,114 @@ impl Backend for Postgres {
                 .await
                 .map_err(pg_err)?;
             row.map(|r| r.try_get(0)).transpose().map_err(pg_err)
+        })
+    }
+
+    fn turn_write<'a>(&'a self, w: &'a TurnWrite<'a>) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let last = w.last_seq();
+            let mut c = self.pool.get().await?;
+            let tx = c.transaction().await.map_err(pg_err)?;
+            tx.execute_typed(
+                schema::TURN_UPSERT,
+                &[
+                    (&w.conversation_id, TEXT),
+                    (&w.turn, TEXT),
+                    (&w.started_at_ms, INT8),
+                    (&w.ended_at_ms, INT8),
+                    (&w.expires_at_ms, INT8),
+                    (&last, INT8),
+                    (&w.dropped, INT8),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+            if !w.events.is_empty() {
+                let seqs: Vec<i64> = w.events.iter().map(|e| e.seq).collect();
+                let names: Vec<&str> = w.events.iter().map(|e| e.name.as_str()).collect();
+                let data: Vec<&str> = w.events.iter().map(|e| e.data.as_str()).collect();
+                tx.execute_typed(
+                    schema::TURN_EVENTS_INSERT_PG,
+                    &[
+                        (&w.conversation_id, TEXT),
+                        (&w.turn, TEXT),
+                        (&seqs, Type::INT8_ARRAY),
+                        (&names, Type::TEXT_ARRAY),
+                        (&data, Type::TEXT_ARRAY),
+                    ],
+                )
+                .await
+                .map_err(pg_err)?;
+            }
+            tx.commit().await.map_err(pg_err)
+        })
+    }
+
+    fn turn_read<'a>(
+        &'a self,
+        conversation_id: &'a ConversationId,
+        turn: Option<&'a str>,
+        after_seq: i64,
+        limit: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<TurnRead>, StoreError>> {
+        Box::pin(async move {
+            let conv = conversation_id.as_str();
+            let c = self.pool.get().await?;
+            let row = match turn {
+                Some(t) => {
+                    c.query_typed_opt(
+                        schema::TURN_HEAD_SELECT,
+                        &[(&conv, TEXT), (&t, TEXT), (&now_ms, INT8)],
+                    )
+                    .await
+                }
+                None => {
+                    c.query_typed_opt(
+                        schema::TURN_LATEST_SELECT,
+                        &[(&conv, TEXT), (&now_ms, INT8)],
+                    )
+                    .await
+                }
+            }
+            .map_err(pg_err)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let head = TurnHead {
+                turn: row.try_get(0).map_err(pg_err)?,
+                started_at_ms: row.try_get(1).map_err(pg_err)?,
+                ended_at_ms: row.try_get(2).map_err(pg_err)?,
+                expires_at_ms: row.try_get(3).map_err(pg_err)?,
+                last_seq: row.try_get(4).map_err(pg_err)?,
+                dropped: row.try_get(5).map_err(pg_err)?,
+            };
+            // Events only grow and are read after the head: a reader may see more events than
+            // the head's `last_seq`, never fewer than it names.
+            let rows = c
+                .query_typed(
+                    schema::TURN_EVENTS_SELECT,
+                    &[
+                        (&conv, TEXT),
+                        (&head.turn.as_str(), TEXT),
+                        (&after_seq, INT8),
+                        (&limit, INT8),
+                    ],
+                )
+                .await
+                .map_err(pg_err)?;
+            let events = rows
+                .iter()
+                .map(|r| {
+                    Ok(TurnEventRecord {
+                        seq: r.try_get(0)?,
+                        name: r.try_get(1)?,
+                        data: r.try_get(2)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+                .map_err(pg_err)?;
+            Ok(Some(TurnRead { head, events }))
         })
     }
 }

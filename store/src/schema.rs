@@ -68,6 +68,31 @@ CREATE INDEX vehicle_cache_expiry ON vehicle_cache (expires_at_ms);",
         name: "scenarios (bot profiles) and their audit trail",
         sql: crate::scenarios::MIGRATION_SQL,
     },
+    Migration {
+        version: 5,
+        name: "turn events for resumable streams",
+        sql: "
+CREATE TABLE turns (
+    conversation_id TEXT NOT NULL,
+    turn TEXT NOT NULL,
+    started_at_ms BIGINT NOT NULL,
+    ended_at_ms BIGINT,
+    expires_at_ms BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    dropped BIGINT NOT NULL,
+    PRIMARY KEY (conversation_id, turn)
+);
+CREATE INDEX turns_expiry ON turns (expires_at_ms);
+CREATE INDEX turns_latest ON turns (conversation_id, started_at_ms);
+CREATE TABLE turn_events (
+    conversation_id TEXT NOT NULL,
+    turn TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, turn, seq)
+);",
+    },
 ];
 
 /// The schema version this build writes and reads.
@@ -107,6 +132,41 @@ pub const PURGE_MESSAGES: &str = "DELETE FROM messages WHERE conversation_id IN 
 pub const PURGE_CONVERSATIONS: &str = "DELETE FROM conversations WHERE updated_at_ms < $1";
 pub const PURGE_COUNTERS: &str = "DELETE FROM counters WHERE expires_at_ms < $1";
 pub const PURGE_VEHICLES: &str = "DELETE FROM vehicle_cache WHERE expires_at_ms < $1";
+
+/// Turn events (`events`): the head row, created by the first write and updated by each.
+pub const TURN_UPSERT: &str = "INSERT INTO turns (conversation_id, turn, started_at_ms, \
+     ended_at_ms, expires_at_ms, last_seq, dropped) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (conversation_id, turn) DO UPDATE SET ended_at_ms = excluded.ended_at_ms, \
+     expires_at_ms = excluded.expires_at_ms, dropped = excluded.dropped, \
+     last_seq = CASE WHEN excluded.last_seq > turns.last_seq THEN excluded.last_seq \
+     ELSE turns.last_seq END";
+/// One event; a batch retried after a failed commit does not duplicate.
+pub const TURN_EVENT_INSERT: &str = "INSERT INTO turn_events \
+     (conversation_id, turn, seq, name, data) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (conversation_id, turn, seq) DO NOTHING";
+/// PostgreSQL: a whole batch in one statement (one round trip).
+pub const TURN_EVENTS_INSERT_PG: &str = "INSERT INTO turn_events \
+     (conversation_id, turn, seq, name, data) \
+     SELECT $1, $2, e.seq, e.name, e.data FROM unnest($3::BIGINT[], $4::TEXT[], $5::TEXT[]) \
+     AS e (seq, name, data) ON CONFLICT (conversation_id, turn, seq) DO NOTHING";
+pub const TURN_HEAD_SELECT: &str = "SELECT turn, started_at_ms, ended_at_ms, expires_at_ms, \
+     last_seq, dropped FROM turns WHERE conversation_id = $1 AND turn = $2 AND expires_at_ms > $3";
+/// The conversation's latest turn.
+pub const TURN_LATEST_SELECT: &str = "SELECT turn, started_at_ms, ended_at_ms, expires_at_ms, \
+     last_seq, dropped FROM turns WHERE conversation_id = $1 AND expires_at_ms > $2 \
+     ORDER BY started_at_ms DESC, turn DESC LIMIT 1";
+pub const TURN_EVENTS_SELECT: &str = "SELECT seq, name, data FROM turn_events \
+     WHERE conversation_id = $1 AND turn = $2 AND seq > $3 ORDER BY seq LIMIT $4";
+pub const DELETE_TURN_EVENTS: &str = "DELETE FROM turn_events WHERE conversation_id = $1";
+pub const DELETE_TURNS: &str = "DELETE FROM turns WHERE conversation_id = $1";
+/// Retention: turns of conversations it erases, and expired turns, events first.
+pub const PURGE_CONVERSATION_TURN_EVENTS: &str = "DELETE FROM turn_events WHERE conversation_id \
+     IN (SELECT id FROM conversations WHERE updated_at_ms < $1)";
+pub const PURGE_CONVERSATION_TURNS: &str = "DELETE FROM turns WHERE conversation_id IN \
+     (SELECT id FROM conversations WHERE updated_at_ms < $1)";
+pub const PURGE_TURN_EVENTS: &str = "DELETE FROM turn_events WHERE (conversation_id, turn) IN \
+     (SELECT conversation_id, turn FROM turns WHERE expires_at_ms < $1)";
+pub const PURGE_TURNS: &str = "DELETE FROM turns WHERE expires_at_ms < $1";
 
 /// The shared vehicle cache: a body (`NULL`: no such vehicle) until it expires.
 pub const VEHICLE_GET: &str =

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::events::{TurnEventRecord, TurnHead, TurnRead, TurnWrite};
 use crate::model::{Conversation, ConversationId, NewMessage, Role, StoreError, StoredMessage};
 use crate::schema::{self, LATEST, MIGRATIONS, sqlite as q};
 use crate::{Backend, BoxFuture, TokenUsage, vehicles_json};
@@ -273,6 +274,9 @@ impl Backend for Sqlite {
                 .map_err(err)?;
             tx.execute(&q(schema::DELETE_MESSAGES), [&id])
                 .map_err(err)?;
+            tx.execute(&q(schema::DELETE_TURN_EVENTS), [&id])
+                .map_err(err)?;
+            tx.execute(&q(schema::DELETE_TURNS), [&id]).map_err(err)?;
             let n = tx
                 .execute(&q(schema::DELETE_CONVERSATION), [&id])
                 .map_err(err)?;
@@ -288,6 +292,15 @@ impl Backend for Sqlite {
                 .map_err(err)?;
             tx.execute(&q(schema::PURGE_MESSAGES), [before_ms])
                 .map_err(err)?;
+            for sql in [
+                schema::PURGE_CONVERSATION_TURN_EVENTS,
+                schema::PURGE_CONVERSATION_TURNS,
+            ] {
+                tx.execute(&q(sql), [before_ms]).map_err(err)?;
+            }
+            for sql in [schema::PURGE_TURN_EVENTS, schema::PURGE_TURNS] {
+                tx.execute(&q(sql), [now_ms]).map_err(err)?;
+            }
             let n = tx
                 .execute(&q(schema::PURGE_CONVERSATIONS), [before_ms])
                 .map_err(err)?;
@@ -367,6 +380,91 @@ impl Backend for Sqlite {
             )
             .optional()
             .map_err(err)
+        })
+    }
+
+    fn turn_write<'a>(&'a self, w: &'a TurnWrite<'a>) -> BoxFuture<'a, Result<(), StoreError>> {
+        let (conv, turn) = (w.conversation_id.to_owned(), w.turn.to_owned());
+        let (started, ended, expires, dropped, last) = (
+            w.started_at_ms,
+            w.ended_at_ms,
+            w.expires_at_ms,
+            w.dropped,
+            w.last_seq(),
+        );
+        let events = w.events.to_vec();
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(err)?;
+            tx.execute(
+                &q(schema::TURN_UPSERT),
+                params![conv, turn, started, ended, expires, last, dropped],
+            )
+            .map_err(err)?;
+            {
+                let mut insert = tx.prepare(&q(schema::TURN_EVENT_INSERT)).map_err(err)?;
+                for e in &events {
+                    insert
+                        .execute(params![conv, turn, e.seq, e.name, e.data])
+                        .map_err(err)?;
+                }
+            }
+            tx.commit().map_err(err)
+        })
+    }
+
+    fn turn_read<'a>(
+        &'a self,
+        conversation_id: &'a ConversationId,
+        turn: Option<&'a str>,
+        after_seq: i64,
+        limit: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Option<TurnRead>, StoreError>> {
+        let conv = conversation_id.as_str().to_owned();
+        let turn = turn.map(str::to_owned);
+        self.run(move |c| {
+            let tx = c.transaction().map_err(err)?;
+            let read_head = |r: &rusqlite::Row<'_>| {
+                Ok(TurnHead {
+                    turn: r.get(0)?,
+                    started_at_ms: r.get(1)?,
+                    ended_at_ms: r.get(2)?,
+                    expires_at_ms: r.get(3)?,
+                    last_seq: r.get(4)?,
+                    dropped: r.get(5)?,
+                })
+            };
+            let head = match &turn {
+                Some(t) => tx.query_row(
+                    &q(schema::TURN_HEAD_SELECT),
+                    params![conv, t, now_ms],
+                    read_head,
+                ),
+                None => tx.query_row(
+                    &q(schema::TURN_LATEST_SELECT),
+                    params![conv, now_ms],
+                    read_head,
+                ),
+            }
+            .optional()
+            .map_err(err)?;
+            let Some(head) = head else {
+                return Ok(None);
+            };
+            let mut stmt = tx.prepare(&q(schema::TURN_EVENTS_SELECT)).map_err(err)?;
+            let rows = stmt
+                .query_map(params![conv, head.turn, after_seq, limit], |r| {
+                    Ok(TurnEventRecord {
+                        seq: r.get(0)?,
+                        name: r.get(1)?,
+                        data: r.get(2)?,
+                    })
+                })
+                .map_err(err)?;
+            let events = rows.collect::<Result<Vec<_>, _>>().map_err(err)?;
+            Ok(Some(TurnRead { head, events }))
         })
     }
 }

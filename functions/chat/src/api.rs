@@ -93,6 +93,14 @@ pub enum ChatError {
     ConversationsDisabled,
     #[error("conversations are unavailable right now; try again")]
     StoreUnavailable,
+    #[error(
+        "the events of this turn are no longer kept; read the conversation with GET /conversations/{{id}}"
+    )]
+    ResumeExpired,
+    #[error(
+        "`Last-Event-ID` or `since` must be `<turn>:<seq>` or `<seq>`, as the stream's `id:` gave"
+    )]
+    BadSince,
 }
 
 impl HttpError for ChatError {
@@ -103,6 +111,7 @@ impl HttpError for ChatError {
             ChatError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ChatError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ChatError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ChatError::ResumeExpired => StatusCode::GONE,
             ChatError::ConversationNotFound => StatusCode::NOT_FOUND,
             ChatError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
@@ -125,6 +134,8 @@ impl HttpError for ChatError {
             ChatError::HistoryWithConversation => "history_with_conversation",
             ChatError::ConversationNotFound => "conversation_not_found",
             ChatError::ConversationsDisabled => "conversations_disabled",
+            ChatError::ResumeExpired => "resume_expired",
+            ChatError::BadSince => "bad_since",
             ChatError::StoreUnavailable => "store_unavailable",
         }
     }

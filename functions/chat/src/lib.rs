@@ -21,21 +21,25 @@ pub mod llm;
 pub mod offline;
 pub mod shared_budget;
 pub mod sse;
+pub mod turns;
 
 use std::sync::Arc;
 
 use elbatt::config::{ConfigError, VarSpec};
 use elbatt::context::Context;
 use elbatt::http::{
-    Body, BodyLimit, BoxFuture, Function, Request, RequestBody, Response, json, request_id,
+    ApiError, Body, BodyLimit, BoxFuture, Function, Request, RequestBody, RequestExt, Response,
+    error_response, json, request_id,
 };
 use elbatt::vehicle::service::VehicleService;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio::sync::mpsc;
 
 use crate::api::{ChatError, Turn, is_json};
 use crate::assistant::Assistant;
 use crate::config::ChatConfig;
+use crate::turns::{ResumeConfig, Tap, Turns};
+pub use crate::turns::{Sequenced, Since, Subscription};
 use elbatt::limit::Limiter;
 use elbatt_store::{NewMessage, Store};
 
@@ -46,10 +50,14 @@ pub struct Chat {
     assistant: Arc<Assistant>,
     limiter: Arc<Limiter>,
     store: Arc<Store>,
+    turns: Arc<Turns>,
 }
 
 /// The response header naming the conversation a turn is stored under.
 pub const CONVERSATION_HEADER: &str = "x-conversation-id";
+/// Whether a streamed turn can be resumed (`available`: its events are kept) or not
+/// (`unavailable`: no store).
+pub const RESUME_HEADER: &str = "x-elbatt-resume";
 
 impl Chat {
     /// With a vehicle service shared with `plate-lookup` (one cache per instance).
@@ -58,9 +66,24 @@ impl Chat {
         Chat {
             assistant: Arc::new(Assistant::new(Arc::clone(&cfg), vehicles)),
             limiter: Arc::new(Limiter::new(cfg.rate_limit.rate)),
+            turns: Arc::new(Turns::new(
+                ResumeConfig::default(),
+                Arc::new(Store::disabled()),
+                cfg.turn_timeout,
+            )),
             cfg,
             store: Arc::new(Store::disabled()),
         }
+    }
+
+    /// Bounds and expiry of the events kept for resumes (`CHAT_RESUME_*`).
+    pub fn with_resume(mut self, resume: ResumeConfig) -> Self {
+        self.turns = Arc::new(Turns::new(
+            resume,
+            Arc::clone(&self.store),
+            self.cfg.turn_timeout,
+        ));
+        self
     }
 
     /// Keeps conversations in `store` (the process's one, from the `Context`).
@@ -73,19 +96,102 @@ impl Chat {
         }
         let rate = self.cfg.rate_limit.rate;
         self.limiter = Arc::new(Limiter::new(rate).with_shared("chat", rate, store.rate_window()));
+        self.turns = Arc::new(Turns::new(
+            *self.turns.config(),
+            Arc::clone(&store),
+            self.cfg.turn_timeout,
+        ));
         self.store = store;
         self
     }
 
-    async fn answer(&self, req: Request) -> Result<Response, ChatError> {
-        let headers = req.headers();
-        let client = self.cfg.rate_limit.client.key(headers);
+    /// The per-client rate limit, shared by `POST /chat`, a resume and the WebSocket.
+    ///
+    /// # Errors
+    /// `429` with the seconds to wait.
+    pub async fn admit(&self, client: &HeaderMap) -> Result<(), ChatError> {
+        let client = self.cfg.rate_limit.client.key(client);
         self.limiter
             .check_everywhere(client)
             .await
             .map_err(|secs| ChatError::RateLimited {
                 retry_after_secs: secs,
-            })?;
+            })
+    }
+
+    /// Starts a streamed turn for a client that is not `POST /chat` (the WebSocket): the rate
+    /// limit, then `body` decoded as `POST /chat`'s JSON (`stream` is ignored).
+    ///
+    /// # Errors
+    /// As `POST /chat` answers before its stream begins.
+    pub async fn start(&self, client: &HeaderMap, body: &[u8]) -> Result<Subscription, ChatError> {
+        self.admit(client).await?;
+        let turn = Turn::parse(body, &self.cfg.limits, true)?;
+        let request_id = client
+            .get(elbatt::http::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (conversation_id, turn) = self.begin(turn, request_id, Tap::Sequenced(tx)).await?;
+        Ok(Subscription::direct(rx, conversation_id, turn))
+    }
+
+    /// Resumes a stored conversation's turn after `since` (replay, then live). Rate limiting is
+    /// the caller's ([`Chat::admit`]).
+    ///
+    /// # Errors
+    /// `404` unknown conversation or turn, `410` events no longer kept, `400` without a store,
+    /// `503` store down.
+    pub async fn resume(
+        &self,
+        conversation_id: &str,
+        since: Since,
+    ) -> Result<Subscription, ChatError> {
+        self.turns.resume(conversation_id, since).await
+    }
+
+    /// Prepares and launches a turn; its events go to `tap`. Returns the stored conversation's
+    /// id (`None`: stateless) and the turn id.
+    async fn begin(
+        &self,
+        mut turn: Turn,
+        request_id: Option<String>,
+        tap: Tap,
+    ) -> Result<(Option<String>, String), ChatError> {
+        let model = self.assistant.choose_model(turn.model.as_deref())?;
+        let started_ms = elbatt_store::now_ms();
+        let plan = conversation::plan(&self.store, &mut turn, &self.cfg.limits).await?;
+        let conversation_id = match &plan {
+            conversation::Plan::Stored { id, .. } => Some(id.to_string()),
+            conversation::Plan::Stateless => None,
+        };
+        let user = NewMessage::user(turn.message.clone(), started_ms);
+
+        let (turn_tx, turn_rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded_channel();
+        // The model calls' debug files (LLM_DEBUG_DIR) go under this conversation and turn.
+        tokio::spawn(llm::debug::in_turn(
+            conversation_id.clone(),
+            Arc::clone(&self.assistant).run(turn, model, turn_tx),
+        ));
+        tokio::spawn(conversation::record(
+            Arc::clone(&self.store),
+            plan,
+            user,
+            turn_rx,
+            tx,
+        ));
+        let launch = turns::Launch {
+            conversation_id: conversation_id.clone(),
+            request_id,
+        };
+        let turn_id = self.turns.launch(launch, rx, tap);
+        Ok((conversation_id, turn_id))
+    }
+
+    async fn answer(&self, req: Request) -> Result<Response, ChatError> {
+        let headers = req.headers();
+        self.admit(headers).await?;
         if !is_json(
             headers
                 .get(header::CONTENT_TYPE)
@@ -102,46 +208,20 @@ impl Chat {
             RequestBody::Binary(b) => b,
             _ => &[],
         };
-        let mut turn = Turn::parse(body, &self.cfg.limits, wants_sse)?;
-        let model = self.assistant.choose_model(turn.model.as_deref())?;
+        let turn = Turn::parse(body, &self.cfg.limits, wants_sse)?;
         let stream = turn.stream;
-        let started_ms = elbatt_store::now_ms();
-        let plan = conversation::plan(&self.store, &mut turn, &self.cfg.limits).await?;
-        let header_id = match &plan {
-            conversation::Plan::Stored { id, .. } => HeaderValue::from_str(id.as_str()).ok(),
-            conversation::Plan::Stateless => None,
-        };
-        let user = NewMessage::user(turn.message.clone(), started_ms);
-
-        let (turn_tx, turn_rx) = mpsc::unbounded_channel();
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(Arc::clone(&self.assistant).run(turn, model, turn_tx));
-        tokio::spawn(conversation::record(
-            Arc::clone(&self.store),
-            plan,
-            user,
-            turn_rx,
-            tx,
-        ));
         let rid = request_id(&req).map(str::to_owned);
         if stream {
-            let mut resp = Response::new(Body::stream(sse::stream(rx, rid)));
-            let h = resp.headers_mut();
-            if let Some(id) = header_id {
-                h.insert(CONVERSATION_HEADER, id);
-            }
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream; charset=utf-8"),
-            );
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache, no-store"),
-            );
-            // Tell nginx (Kubernetes ingress) not to buffer the stream.
-            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-            Ok(resp)
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (conversation_id, turn) = self.begin(turn, rid, Tap::Sequenced(tx)).await?;
+            Ok(sse_response(Subscription::direct(
+                rx,
+                conversation_id,
+                turn,
+            )))
         } else {
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.begin(turn, rid, Tap::Raw(tx)).await?;
             let reply = sse::collect(rx).await?;
             let mut resp = json(StatusCode::OK, &reply);
             // Only once stored (the reply then carries the id too).
@@ -155,16 +235,108 @@ impl Chat {
             Ok(resp)
         }
     }
+
+    /// `GET /chat/{conversation_id}/events`: `Last-Event-ID` (what the stream's `id:` gave), else
+    /// `?since=`, else the latest turn from its start.
+    async fn resume_request(
+        &self,
+        req: &Request,
+        conversation_id: &str,
+    ) -> Result<Response, ChatError> {
+        self.admit(req.headers()).await?;
+        let raw = req
+            .headers()
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                req.query_string_parameters()
+                    .first("since")
+                    .map(str::to_owned)
+            });
+        let since = match raw.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+            Some(raw) => Since::parse(raw).ok_or(ChatError::BadSince)?,
+            None => Since::start(),
+        };
+        let sub = self.turns.resume(conversation_id, since).await?;
+        Ok(sse_response(sub))
+    }
+
+    async fn route(&self, req: Request) -> Result<Response, ChatError> {
+        let events_of = resume_path(req.uri().path()).map(str::to_owned);
+        match (req.method(), events_of) {
+            (&Method::POST, None) => self.answer(req).await,
+            (&Method::GET, Some(id)) => self.resume_request(&req, &id).await,
+            (_, Some(_)) => Ok(not_allowed(&req, "GET")),
+            (_, None) => Ok(not_allowed(&req, "POST")),
+        }
+    }
+}
+
+/// The conversation id of `…/{id}/events` (mounted at `/chat`, with or without the prefix).
+fn resume_path(path: &str) -> Option<&str> {
+    let rest = path.trim_end_matches('/').strip_suffix("/events")?;
+    let (prefix, id) = rest.rsplit_once('/')?;
+    (matches!(prefix, "" | "/chat" | "/api/chat") && !id.is_empty()).then_some(id)
+}
+
+/// The `405` the router gives, for the method the path serves (each path serves one).
+fn not_allowed(req: &Request, allow: &'static str) -> Response {
+    let mut resp = error_response(
+        &ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} is not allowed here; use {allow}", req.method()),
+        ),
+        request_id(req),
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// A streamed reply: the subscription as SSE, with the conversation and whether it resumes.
+fn sse_response(sub: Subscription) -> Response {
+    let conversation = sub
+        .conversation_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok());
+    let resumable = sub.resumable;
+    let mut resp = Response::new(Body::stream(sse::stream(sub)));
+    let h = resp.headers_mut();
+    if let Some(id) = conversation {
+        h.insert(CONVERSATION_HEADER, id);
+    }
+    h.insert(
+        RESUME_HEADER,
+        HeaderValue::from_static(if resumable {
+            "available"
+        } else {
+            "unavailable"
+        }),
+    );
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+    // Tell nginx (Kubernetes ingress) not to buffer the stream.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
 }
 
 impl Function for Chat {
     const NAME: &'static str = "chat";
-    const METHODS: &'static [Method] = &[Method::POST];
+    const METHODS: &'static [Method] = &[Method::POST, Method::GET];
     const STREAMS: bool = true;
     const VARIABLES: &'static [&'static [VarSpec]] = &[
         elbatt::vehicle::VARIABLES,
         elbatt::limit::VARIABLES,
         config::VARIABLES,
+        turns::VARIABLES,
         elbatt_store::VARIABLES,
     ];
     type Error = ChatError;
@@ -175,11 +347,14 @@ impl Function for Chat {
         let store = Store::from_context(ctx)?;
         // Plate lookups shared with every instance using the store.
         store.share_vehicle_cache(ctx)?;
-        Ok(Self::new(ChatConfig::from_env(ctx.env())?, ctx.vehicles()?).with_store(store))
+        let resume = ResumeConfig::from_env(ctx.env())?;
+        Ok(Self::new(ChatConfig::from_env(ctx.env())?, ctx.vehicles()?)
+            .with_resume(resume)
+            .with_store(store))
     }
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ChatError>> {
-        Box::pin(self.answer(req))
+        Box::pin(self.route(req))
     }
 
     /// `CHAT_MAX_BODY_BYTES`, enforced while the body is read.

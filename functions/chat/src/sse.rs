@@ -2,8 +2,11 @@
 //!
 //! Events (named): `delta` `{"text"}` as text arrives; `vehicle` `{"plate","vehicle"|"error"}`
 //! when a lookup finishes; `done` `{"mode","offline_reason"?,"model","usage","finish_reason",
-//! "conversation_id"?}` at the end (the id once the turn is stored); `error` `{"error":{"code","message","request_id"}}` if the turn fails after the
-//! stream began. A `: ping` comment every 15 s keeps proxies from closing a quiet stream.
+//! "conversation_id"?,"resumable"}` at the end (the id once the turn is stored; `resumable`:
+//! whether the turn's events are kept for a reconnect); `error`
+//! `{"error":{"code","message","request_id"}}` if the turn fails after the stream began. Every
+//! frame carries `id: <turn>:<seq>` (`crate::turns`). A `: ping` comment every 15 s keeps proxies
+//! from closing a quiet stream.
 
 use std::time::Duration;
 
@@ -16,35 +19,55 @@ use tokio::sync::mpsc;
 
 use crate::assistant::{DoneInfo, Mode, OfflineReason, TurnEvent, VehicleEvent};
 use crate::llm::wire::Usage;
+use crate::turns::{Sequenced, Subscription};
 
 /// How often an idle stream gets a keep-alive comment.
 pub const PING_EVERY: Duration = Duration::from_secs(15);
 
-/// One SSE frame.
-pub fn frame(event: &TurnEvent, request_id: Option<&str>) -> Bytes {
-    let (name, data) = match event {
+/// The one encoder of an event's name and JSON data, shared by SSE and the WebSocket
+/// (`crate::turns::Sequenced` carries its result). `resumable` goes into `done`: whether this
+/// turn's events are kept for `GET /chat/{id}/events`.
+pub fn encode(
+    event: &TurnEvent,
+    request_id: Option<&str>,
+    resumable: bool,
+) -> (&'static str, String) {
+    match event {
         TurnEvent::Text(t) => ("delta", json!({ "text": t }).to_string()),
         TurnEvent::Vehicle(v) => ("vehicle", serde_json::to_string(v).unwrap_or_default()),
-        TurnEvent::Done(d) => ("done", serde_json::to_string(d).unwrap_or_default()),
+        TurnEvent::Done(d) => {
+            let mut data = serde_json::to_value(d).unwrap_or_default();
+            if let Some(map) = data.as_object_mut() {
+                map.insert("resumable".to_owned(), resumable.into());
+            }
+            ("done", data.to_string())
+        }
         TurnEvent::Error(e) => ("error", error_json(e, request_id)),
-    };
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    }
 }
 
-/// The SSE body: frames as events arrive, pings while none do, ending after `done`/`error`.
-pub fn stream(
-    mut rx: mpsc::UnboundedReceiver<TurnEvent>,
-    request_id: Option<String>,
-) -> impl Stream<Item = Bytes> + Send {
+/// One SSE frame: `id: <turn>:<seq>` (what a reconnecting client sends back as
+/// `Last-Event-ID`), the name and the data.
+pub fn frame(event: &Sequenced) -> Bytes {
+    Bytes::from(format!(
+        "id: {}:{}\nevent: {}\ndata: {}\n\n",
+        event.turn, event.seq, event.name, event.data
+    ))
+}
+
+/// The SSE body: frames as the subscription yields them, pings while it yields none, ending
+/// after `done`/`error`. Dropping the body (the client left) drops the subscription: a stored
+/// turn goes on without it, a stateless one stops (`crate::turns`).
+pub fn stream(mut sub: Subscription) -> impl Stream<Item = Bytes> + Send {
     async_stream(move |tx| async move {
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         loop {
             tokio::select! {
-                ev = rx.recv() => {
+                ev = sub.next() => {
                     let Some(ev) = ev else { break };
-                    let last = matches!(ev, TurnEvent::Done(_) | TurnEvent::Error(_));
-                    if tx.send(frame(&ev, request_id.as_deref())).is_err() || last {
+                    let last = ev.is_last();
+                    if tx.send(frame(&ev)).is_err() || last {
                         break;
                     }
                 }
@@ -59,7 +82,7 @@ pub fn stream(
 }
 
 /// A tiny generator: runs `body` in a task, yielding what it sends. Dropping the stream drops
-/// the receiver, which makes the task's next send fail and the turn stop.
+/// the receiver, which makes the task's next send fail and the task end.
 fn async_stream<F, Fut>(body: F) -> impl Stream<Item = Bytes> + Send
 where
     F: FnOnce(mpsc::UnboundedSender<Bytes>) -> Fut,

@@ -13,6 +13,7 @@ mod offline;
 mod prompt;
 mod quirks;
 mod redaction;
+mod resume;
 mod shared_budget;
 mod sse_client;
 mod streaming;

@@ -6,6 +6,8 @@ use serde_json::Value;
 /// One event of our stream.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Event {
+    /// The frame's `id:` (`<turn>:<seq>`), what a reconnect sends back as `Last-Event-ID`.
+    pub(crate) id: Option<String>,
     pub(crate) name: String,
     pub(crate) data: Value,
 }
@@ -16,9 +18,12 @@ pub(crate) fn parse(body: &str) -> Vec<Event> {
     body.split("\n\n")
         .filter_map(|frame| {
             let mut name = None;
+            let mut id = None;
             let mut data = String::new();
             for line in frame.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
+                if let Some(i) = line.strip_prefix("id: ") {
+                    id = Some(i.to_owned());
+                } else if let Some(n) = line.strip_prefix("event: ") {
                     name = Some(n.to_owned());
                 } else if let Some(d) = line.strip_prefix("data: ") {
                     data.push_str(d);
@@ -35,7 +40,7 @@ pub(crate) fn parse(body: &str) -> Vec<Event> {
             let name = name.unwrap_or_else(|| panic!("frame without a name: {frame:?}"));
             let data = serde_json::from_str(&data)
                 .unwrap_or_else(|e| panic!("data of {name} is not JSON ({e}): {data}"));
-            Some(Event { name, data })
+            Some(Event { id, name, data })
         })
         .collect()
 }

@@ -1,0 +1,471 @@
+//! Resumable streams (`docs/api.md`, "Resume a stream"): a client drops the connection after k
+//! events, reconnects with `Last-Event-ID` or `?since=` and gets events k+1… exactly once (the
+//! same as an undisturbed run's), with one upstream call in all; a stored turn whose client
+//! left is completed and stored; expiry, unknown ids, the stateless case; a reconnect served by
+//! another instance sharing the SQLite file (and PostgreSQL with `TEST_DATABASE_URL`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat::Chat;
+use chat::clock::Clock;
+use chat::config::ChatConfig;
+use chat::turns::ResumeConfig;
+use conversations::Conversations;
+use elbatt::config::{CorsConfig, Env};
+use elbatt::runtime::Router;
+use elbatt::testing::{RunningServer, spawn_router};
+use elbatt::vehicle::service::VehicleService;
+use elbatt_store::{Store, StoreConfig};
+use serde_json::{Value, json};
+
+use crate::fake_llm::{
+    DONE, FakeLlm, REPORTED_MODEL, Script, Step, finish_chunk, role_chunk, text_chunk, usage_chunk,
+};
+use crate::helpers::{API_KEY, App, NOW, fake_vegvesen, json_of, sse_of, within};
+use crate::sse_client::{self, Event};
+
+const LIMIT: Duration = Duration::from_secs(15);
+const PARTS: &[&str] = &[
+    "Batteri",
+    "garantien ",
+    "er ",
+    "normalt ",
+    "8 ",
+    "år ",
+    "eller ",
+    "160 000 ",
+    "km",
+    ".",
+];
+
+/// A streamed answer of ten parts, 60 ms apart (under the fake's 0.5 s idle timeout): long
+/// enough to leave in the middle of.
+fn slow_reply() -> Script {
+    let mut steps = vec![Step::Send(role_chunk(REPORTED_MODEL))];
+    for p in PARTS {
+        steps.push(Step::Wait(Duration::from_millis(60)));
+        steps.push(Step::Send(text_chunk(p)));
+    }
+    steps.push(Step::Send(finish_chunk("stop")));
+    steps.push(Step::Send(usage_chunk(40, PARTS.len() as u64)));
+    steps.push(Step::Send(DONE.to_owned()));
+    Script::sse_steps(steps)
+}
+
+/// One instance: chat and conversations on the real server over `store`.
+struct Instance {
+    server: RunningServer,
+    store: Arc<Store>,
+}
+
+fn env(llm: &FakeLlm) -> Env {
+    Env::from_pairs([
+        ("OPENAI_BASE_URL".to_owned(), llm.base_url()),
+        ("OPENAI_API_KEY".to_owned(), API_KEY.to_owned()),
+        ("LLM_CONNECT_TIMEOUT_SECS".into(), "1".into()),
+        ("LLM_FIRST_TOKEN_TIMEOUT_SECS".into(), "0.5".into()),
+        ("LLM_IDLE_TIMEOUT_SECS".into(), "0.5".into()),
+        ("CHAT_TURN_TIMEOUT_SECS".into(), "5".into()),
+        ("CHAT_RATE_LIMIT_PER_MINUTE".into(), "10000".into()),
+        ("CHAT_RATE_LIMIT_BURST".into(), "10000".into()),
+    ])
+}
+
+impl Instance {
+    async fn start(llm: &FakeLlm, store: StoreConfig, resume: ResumeConfig) -> Instance {
+        let env = env(llm);
+        let mut cfg = ChatConfig::from_env(&env).unwrap();
+        cfg.clock = Clock::Fixed(NOW);
+        let store = Arc::new(Store::new(store));
+        let vegvesen = fake_vegvesen().await;
+        let venv = Env::from_pairs([
+            ("VEGVESEN_API_KEY", "vegvesen-test-key".to_owned()),
+            ("VEGVESEN_ENDPOINT", vegvesen.endpoint()),
+        ]);
+        let chat = Chat::new(cfg, VehicleService::from_env(&venv).unwrap())
+            .with_resume(resume)
+            .with_store(Arc::clone(&store));
+        let cors = CorsConfig::from_env(&env, false).unwrap();
+        let router = Router::new(cors).mount("/chat", Arc::new(chat)).mount(
+            "/conversations",
+            Arc::new(Conversations::new(Arc::clone(&store))),
+        );
+        Instance {
+            server: spawn_router(router).await,
+            store,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+}
+
+fn sqlite(dir: &std::path::Path) -> StoreConfig {
+    StoreConfig {
+        mode: elbatt_store::Mode::Sqlite(dir.join("elbatt.db")),
+        retention: None,
+    }
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "elbatt-resume-{}",
+        elbatt_store::ConversationId::generate()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn client() -> reqwest::Client {
+    elbatt::outbound::http_client(Duration::from_secs(10))
+}
+
+async fn post(client: &reqwest::Client, inst: &Instance) -> reqwest::Response {
+    let resp = client
+        .post(inst.url("/chat"))
+        .header("content-type", "application/json")
+        .body(json!({"message": "Hvor lenge varer batterigarantien?", "stream": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
+/// Reads a stream until `k` events have arrived, then drops the connection.
+async fn first_events(mut resp: reqwest::Response, k: usize) -> Vec<Event> {
+    let mut body = String::new();
+    loop {
+        let complete = body.rfind("\n\n").map_or("", |end| &body[..end + 2]);
+        let events = sse_client::parse(complete);
+        if events.len() >= k {
+            return events[..k].to_vec();
+        }
+        let chunk = resp.chunk().await.unwrap().expect("the stream ended early");
+        body.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+fn conversation_of(resp: &reqwest::Response) -> String {
+    resp.headers()["x-conversation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The events minus what differs between two runs of the same answer (the conversation id
+/// and the turn id).
+fn comparable(events: &[Event]) -> Vec<(String, Value)> {
+    events
+        .iter()
+        .map(|e| {
+            let mut data = e.data.clone();
+            if let Some(m) = data.as_object_mut() {
+                m.remove("conversation_id");
+            }
+            (e.name.clone(), data)
+        })
+        .collect()
+}
+
+fn seqs(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| {
+            let id = e.id.as_deref().expect("every frame has an id");
+            id.rsplit_once(':').unwrap().1.parse().unwrap()
+        })
+        .collect()
+}
+
+/// An undisturbed run of [`slow_reply`] on its own instance: the events every resume is
+/// compared with.
+async fn undisturbed() -> Vec<Event> {
+    let llm = FakeLlm::start(vec![slow_reply()]).await;
+    let dir = temp_dir();
+    let inst = Instance::start(&llm, sqlite(&dir), ResumeConfig::default()).await;
+    let events = sse_of(post(&client(), &inst).await).await;
+    assert_eq!(seqs(&events), (1..=events.len() as u64).collect::<Vec<_>>());
+    assert_eq!(sse_client::text(&events), PARTS.concat());
+    events
+}
+
+async fn resume(
+    client: &reqwest::Client,
+    inst: &Instance,
+    conversation: &str,
+    last_event_id: Option<&str>,
+    since: Option<&str>,
+) -> reqwest::Response {
+    // Both forms are `<hex>:<digits>` or `<digits>`: nothing to percent-encode.
+    let query = since.map(|s| format!("?since={s}")).unwrap_or_default();
+    let mut req = client.get(inst.url(&format!("/chat/{conversation}/events{query}")));
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    req.send().await.unwrap()
+}
+
+/// Leaves after `k` events on `a`, resumes on `b` (the same instance or another) in the three
+/// ways, and checks each gets exactly events k+1… of the undisturbed run, with one upstream call.
+async fn leave_and_resume_three_ways(a: &Instance, b: &Instance, llm: &FakeLlm) {
+    let full = undisturbed().await;
+    let k = 3;
+    let client = client();
+    let resp = post(&client, a).await;
+    assert_eq!(resp.headers()["x-elbatt-resume"], "available");
+    let conversation = conversation_of(&resp);
+    let seen = first_events(resp, k).await;
+    assert_eq!(comparable(&seen), comparable(&full[..k]));
+    let last = seen[k - 1].id.clone().unwrap();
+    let (turn, _) = last.rsplit_once(':').unwrap();
+
+    let by_header = resume(&client, b, &conversation, Some(&last), None).await;
+    assert_eq!(by_header.status(), 200);
+    let rest = sse_of(by_header).await;
+    assert_eq!(comparable(&rest), comparable(&full[k..]), "Last-Event-ID");
+    assert_eq!(
+        seqs(&rest),
+        (k as u64 + 1..=full.len() as u64).collect::<Vec<_>>()
+    );
+    let done = sse_client::only(&rest, "done");
+    assert_eq!(done["conversation_id"], conversation.as_str());
+    assert_eq!(done["resumable"], true);
+
+    let by_query = sse_of(resume(&client, b, &conversation, None, Some(&last)).await).await;
+    assert_eq!(
+        comparable(&by_query),
+        comparable(&full[k..]),
+        "since=<turn>:<seq>"
+    );
+    let by_seq = sse_of(resume(&client, b, &conversation, None, Some(&k.to_string())).await).await;
+    assert_eq!(comparable(&by_seq), comparable(&full[k..]), "since=<seq>");
+    assert!(
+        by_seq
+            .iter()
+            .all(|e| e.id.as_deref().unwrap().starts_with(turn))
+    );
+    assert_eq!(llm.calls(), 1, "no second model call");
+    // The answer is stored too.
+    let stored = stored_answer(&client, b, &conversation).await;
+    assert_eq!(stored, PARTS.concat());
+}
+
+/// The stored conversation's last message, once it has two (waits for a turn still running).
+async fn stored_answer(client: &reqwest::Client, inst: &Instance, conversation: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        let resp = client
+            .get(inst.url(&format!("/conversations/{conversation}")))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            let body = json_of(resp).await;
+            let messages = body["messages"].as_array().unwrap();
+            if messages.len() == 2 {
+                assert_eq!(messages[1]["role"], "assistant");
+                return messages[1]["content"].as_str().unwrap().to_owned();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the turn was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_gets_the_missed_events_once_then_the_rest_without_a_second_model_call() {
+    within(LIMIT, async {
+        let llm = FakeLlm::start(vec![slow_reply()]).await;
+        let dir = temp_dir();
+        let inst = Instance::start(&llm, sqlite(&dir), ResumeConfig::default()).await;
+        leave_and_resume_three_ways(&inst, &inst, &llm).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instance_sharing_the_sqlite_file_replays_from_the_store_and_follows_it() {
+    within(LIMIT, async {
+        let llm = FakeLlm::start(vec![slow_reply()]).await;
+        let dir = temp_dir();
+        let a = Instance::start(&llm, sqlite(&dir), ResumeConfig::default()).await;
+        let b = Instance::start(&llm, sqlite(&dir), ResumeConfig::default()).await;
+        leave_and_resume_three_ways(&a, &b, &llm).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_another_instance_replays_from_the_store_and_follows_it() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED resume::postgres_another_instance_replays_from_the_store_and_follows_it: \
+             set TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run it"
+        );
+        return;
+    };
+    within(LIMIT, async {
+        let llm = FakeLlm::start(vec![slow_reply()]).await;
+        let pg =
+            || StoreConfig::from_env(&Env::from_pairs([("DATABASE_URL", url.clone())])).unwrap();
+        let a = Instance::start(&llm, pg(), ResumeConfig::default()).await;
+        let b = Instance::start(&llm, pg(), ResumeConfig::default()).await;
+        assert!(matches!(a.store.mode(), elbatt_store::Mode::Postgres(_)));
+        leave_and_resume_three_ways(&a, &b, &llm).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_still_gets_its_answer_completed_and_stored() {
+    within(LIMIT, async {
+        let llm = FakeLlm::start(vec![slow_reply()]).await;
+        let dir = temp_dir();
+        let inst = Instance::start(&llm, sqlite(&dir), ResumeConfig::default()).await;
+        let client = client();
+        let resp = post(&client, &inst).await;
+        let conversation = conversation_of(&resp);
+        first_events(resp, 2).await;
+        assert_eq!(
+            stored_answer(&client, &inst, &conversation).await,
+            PARTS.concat()
+        );
+        assert_eq!(llm.hangups(), 0, "the model's stream was read to its end");
+        assert_eq!(llm.calls(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_events_are_410_unknown_ids_404_and_a_bad_since_400() {
+    within(LIMIT, async {
+        let llm = FakeLlm::start(vec![Script::text_reply(&["Hei", "!"])]).await;
+        let dir = temp_dir();
+        let resume_cfg = ResumeConfig {
+            ttl: Duration::from_millis(300),
+            ..ResumeConfig::default()
+        };
+        let inst = Instance::start(&llm, sqlite(&dir), resume_cfg).await;
+        let client = client();
+        let resp = post(&client, &inst).await;
+        let conversation = conversation_of(&resp);
+        let events = sse_of(resp).await;
+        // Within the TTL: the whole turn again.
+        let again = sse_of(resume(&client, &inst, &conversation, None, Some("0")).await).await;
+        assert_eq!(comparable(&again), comparable(&events));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let gone = resume(&client, &inst, &conversation, None, Some("1")).await;
+        assert_eq!(gone.status(), 410);
+        assert_eq!(json_of(gone).await["error"]["code"], "resume_expired");
+        // The conversation itself is still there.
+        assert_eq!(stored_answer(&client, &inst, &conversation).await, "Hei!");
+
+        let unknown = elbatt_store::ConversationId::generate().to_string();
+        for id in [unknown.as_str(), "not-an-id"] {
+            let resp = resume(&client, &inst, id, Some("1"), None).await;
+            assert_eq!(resp.status(), 404, "{id}");
+            assert_eq!(
+                json_of(resp).await["error"]["code"],
+                "conversation_not_found"
+            );
+        }
+        let bad = resume(&client, &inst, &conversation, Some("x:y"), None).await;
+        assert_eq!(bad.status(), 400);
+        assert_eq!(json_of(bad).await["error"]["code"], "bad_since");
+        // Only GET serves the events path; only POST the chat path.
+        let post_events = client
+            .post(inst.url(&format!("/chat/{conversation}/events")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post_events.status(), 405);
+        assert_eq!(post_events.headers()["allow"], "GET");
+        let get_chat = client.get(inst.url("/chat")).send().await.unwrap();
+        assert_eq!(get_chat.status(), 405);
+        assert_eq!(llm.calls(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_conversation_erases_its_events() {
+    within(LIMIT, async {
+        let llm = FakeLlm::start(vec![Script::text_reply(&["Hei", "!"])]).await;
+        let dir = temp_dir();
+        let inst = Instance::start(&llm, sqlite(&dir), ResumeConfig::default()).await;
+        let client = client();
+        let resp = post(&client, &inst).await;
+        let conversation = conversation_of(&resp);
+        sse_of(resp).await;
+        let deleted = client
+            .delete(inst.url(&format!("/conversations/{conversation}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        let resp = resume(&client, &inst, &conversation, None, Some("0")).await;
+        assert_eq!(resp.status(), 404);
+        let read = inst
+            .store
+            .backend()
+            .await
+            .unwrap()
+            .turn_read(
+                &elbatt_store::ConversationId::parse(&conversation).unwrap(),
+                None,
+                0,
+                10,
+                0,
+            )
+            .await
+            .unwrap();
+        assert!(read.is_none(), "no turn events left in the database");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_stream_says_it_cannot_be_resumed_and_stops_when_its_client_leaves() {
+    within(LIMIT, async {
+        let app = App::start(vec![slow_reply()], &[]).await;
+        let resp = app
+            .post(&json!({"message": "Hei", "stream": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-elbatt-resume"], "unavailable");
+        assert!(resp.headers().get("x-conversation-id").is_none());
+        first_events(resp, 2).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while app.llm.hangups() == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.llm.hangups(), 1, "the turn stopped with its client");
+
+        let events = app
+            .chat_sse(&json!({"message": "Hei", "stream": true}))
+            .await;
+        assert_eq!(sse_client::only(&events, "done")["resumable"], false);
+        let id = elbatt_store::ConversationId::generate();
+        let resp = app
+            .client
+            .get(app.server.url(&format!("/chat/{id}/events")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert_eq!(
+            json_of(resp).await["error"]["code"],
+            "conversations_disabled"
+        );
+    })
+    .await;
+}
