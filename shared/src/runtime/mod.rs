@@ -13,6 +13,7 @@ mod conn;
 pub mod lambda;
 pub mod router;
 pub mod server;
+pub mod upgrade;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;

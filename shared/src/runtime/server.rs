@@ -4,8 +4,9 @@
 //! hyper is used directly rather than through axum's `serve` because we need its connection
 //! knobs (header read timeout, header size) and nothing of axum's routing.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,12 @@ use tokio::net::TcpListener;
 
 use super::conn::Tracked;
 use super::router::Router;
+use super::upgrade::{self, Upgraded};
 use crate::config::{Env, RESPONSE_WRITE_TIMEOUT_SECS, SHUTDOWN_GRACE_SECS};
+
+/// What the server's service answers with; boxed so that it is `Unpin` (see `serve`).
+type ServiceFuture =
+    Pin<Box<dyn Future<Output = Result<crate::http::Response, std::convert::Infallible>> + Send>>;
 
 /// Connection-level limits of the server.
 #[derive(Debug, Clone, Copy)]
@@ -106,10 +112,23 @@ pub async fn serve(
             tracing::debug!(error = %e, %peer, "TCP_NODELAY could not be set");
         }
         let router = Arc::clone(&router);
-        let service = service_fn(move |req: http::Request<Incoming>| {
-            let router = Arc::clone(&router);
-            async move { Ok::<_, std::convert::Infallible>(router.handle(req, peer).await) }
-        });
+        // A `101` from a handler leaves its session here for this connection's task.
+        let takeover = upgrade::Slot::default();
+        let service = {
+            let takeover = takeover.clone();
+            service_fn(move |req: http::Request<Incoming>| {
+                let router = Arc::clone(&router);
+                let takeover = takeover.clone();
+                // Boxed: hyper hands the connection back (for an upgrade) only to a service
+                // whose futures are `Unpin`.
+                let answer: ServiceFuture = Box::pin(async move {
+                    let mut resp = router.handle(req, peer).await;
+                    takeover.keep(&mut resp);
+                    Ok(resp)
+                });
+                answer
+            })
+        };
         let mut stop_rx = stop_rx.clone();
         let builder = builder.clone();
         let write_timeout = options.write_timeout;
@@ -117,16 +136,29 @@ pub async fn serve(
             let mut stream = stream;
             // hyper serves a borrowed stream, so that it is still ours when hyper gives up.
             let mut tracked = Tracked::new(&mut stream, write_timeout);
-            let conn = builder.serve_connection(TokioIo::new(&mut tracked), service);
-            tokio::pin!(conn);
+            let mut conn = builder.serve_connection(TokioIo::new(&mut tracked), service);
+            // Without shutdown: after a `101` the stream is taken back rather than closed.
             let result = tokio::select! {
-                result = conn.as_mut() => result,
+                result = poll_fn(|cx| conn.poll_without_shutdown(cx)) => result,
                 () = async { drop(stop_rx.wait_for(|stop| *stop).await) } => {
                     // Finish the request in flight (if any), then close.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+                    Pin::new(&mut conn).graceful_shutdown();
+                    poll_fn(|cx| conn.poll_without_shutdown(cx)).await
                 }
             };
+            if result.is_ok() {
+                match takeover.take() {
+                    Some(session) => {
+                        let parts = conn.into_parts();
+                        let io = parts.io.into_inner();
+                        session(Upgraded::new(parts.read_buf, io, stop_rx)).await;
+                    }
+                    None => {
+                        drop(conn);
+                        let _ = tracked.shutdown().await;
+                    }
+                }
+            }
             if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
                 if e.is_timeout() && tracked.unanswered {
