@@ -72,6 +72,7 @@ pub fn mounts(env: &Env) -> Result<MountList, ConfigError> {
 pub fn variables() -> Vec<&'static VarSpec> {
     let mut seen = BTreeSet::new();
     std::iter::once(elbatt::config::VARIABLES)
+        .chain(std::iter::once(elbatt::metrics::VARIABLES))
         .chain(FUNCTIONS.iter().flat_map(|f| f.variables.iter().copied()))
         .flatten()
         .filter(|v| seen.insert(v.name))
@@ -104,7 +105,7 @@ pub fn router_for_host(env: &Env, host: IpAddr) -> Result<Router, ConfigError> {
 /// `ALLOWED_ORIGINS` is malformed.
 pub fn assemble(env: &Env, host: IpAddr, functions: MountList) -> Result<Router, ConfigError> {
     let cors = CorsConfig::from_env(env, host.is_loopback())?;
-    Ok(functions
+    let router = functions
         .into_iter()
         .fold(Router::new(cors), |r, (mount, f)| {
             if mount.strip {
@@ -112,7 +113,14 @@ pub fn assemble(env: &Env, host: IpAddr, functions: MountList) -> Result<Router,
             } else {
                 r.mount_unstripped(mount.prefix, f)
             }
-        }))
+        });
+    // `/metrics` only when METRICS_ENABLED (docs/metrics.md); never in a function binary or zip.
+    Ok(
+        match elbatt::metrics::MetricsConfig::from_env(env, host)?.exporter() {
+            Some(exporter) => router.mount("/metrics", Arc::new(exporter)),
+            None => router,
+        },
+    )
 }
 
 /// Command-line options.
@@ -225,10 +233,12 @@ pub fn print(text: &str) {
 pub fn configuration_tables() -> String {
     let mut out = String::from("### Every binary and the runner\n\n");
     out.push_str(&elbatt::config::markdown_table(elbatt::config::VARIABLES));
+    out.push_str("\n### Read by the runner and the `elbatt-api` container (`/metrics`)\n\n");
+    out.push_str(&elbatt::config::markdown_table(elbatt::metrics::VARIABLES));
     let mut groups: Vec<(String, Vec<VarSpec>)> = Vec::new();
     for v in variables()
         .into_iter()
-        .skip(elbatt::config::VARIABLES.len())
+        .skip(elbatt::config::VARIABLES.len() + elbatt::metrics::VARIABLES.len())
     {
         let readers = FUNCTIONS
             .iter()

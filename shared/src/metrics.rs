@@ -470,12 +470,11 @@ pub fn tokens_used(tokens: u64) {
     }
 }
 
-/// Tokens left of today's per-instance budget.
+/// Tokens left of today's per-instance budget. Kept even before [`enable`]: the budget is set
+/// when the chat function is built, which may come first.
 pub fn budget_left(tokens: u64) {
-    if enabled() {
-        R.budget_left
-            .store(i64::try_from(tokens).unwrap_or(i64::MAX), Relaxed);
-    }
+    R.budget_left
+        .store(i64::try_from(tokens).unwrap_or(i64::MAX), Relaxed);
 }
 
 /// A chat turn answered offline.

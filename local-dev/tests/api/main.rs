@@ -10,6 +10,7 @@ mod durability;
 mod faults;
 mod helpers;
 mod hostile;
+mod metrics;
 mod parity;
 mod plate_lookup;
 mod routing;
