@@ -299,7 +299,7 @@ mod tests {
             assert_eq!(entry.name, entry.type_name, "{}", entry.type_path);
         }
         let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
-        assert_eq!(names, ["health", "plate-lookup", "chat", "conversations"]);
+        assert_eq!(names, ["health", "plate-lookup", "chat", "conversations", "scenarios"]);
     }
 
     #[test]

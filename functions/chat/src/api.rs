@@ -7,12 +7,18 @@
 //!  "stream": true, "model": "gpt-4o-mini"}
 //! ```
 //!
+//! `"scenario": "<id>"` answers with that scenario's prompt, model, temperature, tools and
+//! language (`docs/scenarios.md`); unknown → `404 scenario_not_found`.
+//!
 //! With a store, `"conversation_id": "<id from an earlier reply>"` replaces `history`: the
 //! server loads it. Sending both is a `400` (`history_with_conversation`): the two could
 //! disagree, and a widget that still sends history would otherwise never learn that it is
 //! ignored (`docs/state.md`).
 
+use std::sync::Arc;
+
 use elbatt::http::HttpError;
+use elbatt_store::scenarios::{Scenario, ScenarioId};
 use http::StatusCode;
 use serde::Deserialize;
 
@@ -31,6 +37,8 @@ pub struct ChatBody {
     pub model: Option<String>,
     #[serde(default)]
     pub conversation_id: Option<String>,
+    #[serde(default)]
+    pub scenario: Option<String>,
 }
 
 /// One earlier turn the client kept (serverless instances keep no state).
@@ -50,7 +58,7 @@ pub enum Role {
 }
 
 /// A checked request: message non-empty and within limits, history within limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
     pub message: String,
     pub history: Vec<HistoryItem>,
@@ -58,6 +66,10 @@ pub struct Turn {
     pub model: Option<String>,
     /// As the client sent it (checked against the store by the handler).
     pub conversation_id: Option<String>,
+    /// The scenario the client named (a malformed name is answered as an unknown one).
+    pub scenario: Option<ScenarioId>,
+    /// The scenario this turn runs with, once read ([`crate::assistant::Assistant::prepare`]).
+    pub profile: Option<Arc<Scenario>>,
 }
 
 /// Everything that can go wrong with a `/chat` request before or during a turn.
@@ -101,6 +113,20 @@ pub enum ChatError {
         "`Last-Event-ID` or `since` must be `<turn>:<seq>` or `<seq>`, as the stream's `id:` gave"
     )]
     BadSince,
+    #[error("no such scenario; list them with GET /api/scenarios or leave out `scenario`")]
+    ScenarioNotFound,
+    #[error("this server keeps no scenarios (STORE=off); leave out `scenario`")]
+    ScenariosDisabled,
+    #[error("scenarios are unavailable right now; try again or leave out `scenario`")]
+    ScenariosUnavailable,
+    #[error(
+        "scenario {scenario:?} names model {model:?}, which is not allowed here (allowed: {allowed}); an admin must change the scenario's model"
+    )]
+    ScenarioModelNotAllowed {
+        scenario: String,
+        model: String,
+        allowed: String,
+    },
 }
 
 impl HttpError for ChatError {
@@ -112,8 +138,10 @@ impl HttpError for ChatError {
             ChatError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ChatError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ChatError::ResumeExpired => StatusCode::GONE,
-            ChatError::ConversationNotFound => StatusCode::NOT_FOUND,
-            ChatError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ChatError::ConversationNotFound | ChatError::ScenarioNotFound => StatusCode::NOT_FOUND,
+            ChatError::StoreUnavailable | ChatError::ScenariosUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -127,7 +155,9 @@ impl HttpError for ChatError {
             ChatError::MessageTooLong { .. } => "message_too_long",
             ChatError::HistoryTooLong { .. } => "history_too_long",
             ChatError::HistoryTooLarge { .. } => "history_too_large",
-            ChatError::ModelNotAllowed(..) => "model_not_allowed",
+            ChatError::ModelNotAllowed(..) | ChatError::ScenarioModelNotAllowed { .. } => {
+                "model_not_allowed"
+            }
             ChatError::RateLimited { .. } => "rate_limited",
             ChatError::Upstream(_) => "upstream_error",
             ChatError::Timeout => "upstream_timeout",
@@ -136,7 +166,9 @@ impl HttpError for ChatError {
             ChatError::ConversationsDisabled => "conversations_disabled",
             ChatError::ResumeExpired => "resume_expired",
             ChatError::BadSince => "bad_since",
-            ChatError::StoreUnavailable => "store_unavailable",
+            ChatError::StoreUnavailable | ChatError::ScenariosUnavailable => "store_unavailable",
+            ChatError::ScenarioNotFound => "scenario_not_found",
+            ChatError::ScenariosDisabled => "scenarios_disabled",
         }
     }
 
@@ -150,7 +182,7 @@ impl HttpError for ChatError {
     fn retry_after(&self) -> Option<String> {
         match self {
             ChatError::RateLimited { retry_after_secs } => Some(retry_after_secs.to_string()),
-            ChatError::StoreUnavailable => Some("5".to_owned()),
+            ChatError::StoreUnavailable | ChatError::ScenariosUnavailable => Some("5".to_owned()),
             _ => None,
         }
     }
@@ -222,6 +254,11 @@ impl Turn {
                 .map(|m| m.trim().to_owned())
                 .filter(|m| !m.is_empty()),
             conversation_id,
+            scenario: match raw.scenario.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(s) => Some(ScenarioId::parse(s).map_err(|_| ChatError::ScenarioNotFound)?),
+            },
+            profile: None,
         })
     }
 }
@@ -310,6 +347,20 @@ mod tests {
             r#"{"message":"x","conversation_id":"","history":[{"role":"user","content":"a"}]}"#,
         );
         assert_eq!(empty.unwrap().conversation_id, None, "an empty id is no id");
+    }
+
+    #[test]
+    fn a_scenario_is_parsed_at_the_edge() {
+        let t = parse(r#"{"message":"x","scenario":" ev-help "}"#).unwrap();
+        assert_eq!(t.scenario.unwrap().as_str(), "ev-help");
+        assert_eq!(
+            parse(r#"{"message":"x","scenario":""}"#).unwrap().scenario,
+            None
+        );
+        let bad = parse(r#"{"message":"x","scenario":"../etc"}"#).unwrap_err();
+        assert_eq!(bad, ChatError::ScenarioNotFound);
+        assert_eq!(bad.status(), StatusCode::NOT_FOUND);
+        assert_eq!(bad.code(), "scenario_not_found");
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! When no model is configured, the daily token budget is spent, or every model fails before
 //! any text reached the user, the turn is answered in offline mode from the built-in FAQ.
 //!
+//! A turn may run with a scenario (`crate::scenario`): its system prompt, language, model,
+//! temperature and tools replace the deployment's for that turn ([`Assistant::prepare`]).
+//!
 //! The turn reports what happens as [`TurnEvent`]s on a channel; the handler turns them into
 //! SSE or one JSON body, so streaming and buffered answers share every code path.
 
@@ -36,8 +39,10 @@ use crate::llm::wire::{
 };
 use crate::llm::{LlmClient, LlmError};
 use crate::offline;
+use crate::scenario::Scenarios;
 use crate::shared_budget::{self, Reserve};
 use elbatt_store::Store;
+use elbatt_store::StoreError;
 
 /// The one tool the model may call.
 pub const TOOL_NAME: &str = "lookup_vehicle";
@@ -173,6 +178,8 @@ pub struct Assistant {
     budget: Budget,
     /// Where the shared daily budget lives ([`crate::shared_budget`]); `None`: per instance.
     store: Option<Arc<Store>>,
+    /// Scenarios a turn may name; `None`: built without a `Context` (no store).
+    scenarios: Option<Arc<Scenarios>>,
 }
 
 /// Sends to the handler; `false` once the client has gone. Unbounded: a turn's output is
@@ -196,7 +203,71 @@ impl Assistant {
             vehicles,
             budget,
             store: None,
+            scenarios: None,
         }
+    }
+
+    /// Lets turns name a scenario.
+    pub fn set_scenarios(&mut self, scenarios: Arc<Scenarios>) {
+        self.scenarios = Some(scenarios);
+    }
+
+    /// Reads the turn's scenario, if it names one, into `turn.profile`, and chooses the model:
+    /// the request's, else the scenario's, else the default. Either is checked against the
+    /// allow-list as configured now, so a scenario saved with a model that has since left the
+    /// list is refused rather than run.
+    ///
+    /// # Errors
+    /// An unknown scenario (`404`), scenarios without a store (`400`), the store down (`503`),
+    /// a model not on the allow-list (`400 model_not_allowed`).
+    pub async fn prepare(&self, turn: &mut Turn) -> Result<String, ChatError> {
+        let Some(id) = turn.scenario.clone() else {
+            return self.choose_model(turn.model.as_deref());
+        };
+        let scenarios = self
+            .scenarios
+            .as_ref()
+            .filter(|s| s.enabled())
+            .ok_or(ChatError::ScenariosDisabled)?;
+        let scenario = match scenarios.for_turn(&id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(ChatError::ScenarioNotFound),
+            Err(StoreError::NotConfigured) => return Err(ChatError::ScenariosDisabled),
+            Err(e) => {
+                scenarios.store().mark(false, Some(&e));
+                return Err(ChatError::ScenariosUnavailable);
+            }
+        };
+        let model = match (turn.model.as_deref(), scenario.model.as_deref()) {
+            (Some(requested), _) => self.choose_model(Some(requested))?,
+            (None, Some(m)) if self.cfg.allowed_models.iter().any(|a| a == m) => m.to_owned(),
+            (None, Some(m)) => {
+                return Err(ChatError::ScenarioModelNotAllowed {
+                    scenario: id.as_str().to_owned(),
+                    model: m.to_owned(),
+                    allowed: self.cfg.allowed_models.join(", "),
+                });
+            }
+            (None, None) => self.cfg.model.clone(),
+        };
+        turn.profile = Some(scenario);
+        Ok(model)
+    }
+
+    /// The system prompt of a turn: its scenario's, else the deployment's.
+    fn system_prompt<'t>(&'t self, turn: &'t Turn) -> &'t str {
+        turn.profile
+            .as_deref()
+            .map_or(self.cfg.system_prompt.as_str(), |s| {
+                s.system_prompt.as_str()
+            })
+    }
+
+    /// Whether the turn may look vehicles up (its scenario enables the tool, or it has none).
+    fn may_look_up(turn: &Turn) -> bool {
+        turn.profile
+            .as_deref()
+            .is_none_or(|s| s.has_tool(TOOL_NAME))
     }
 
     /// Spends the daily token budget from `store`, shared by every instance using it.
@@ -336,7 +407,7 @@ impl Assistant {
     /// What a turn may spend, reserved before the model is called: its prompt (about four
     /// characters a token) plus the output cap.
     fn reservation_estimate(&self, turn: &Turn) -> u64 {
-        let chars = self.cfg.system_prompt.len()
+        let chars = self.system_prompt(turn).len()
             + turn.message.len()
             + turn.history.iter().map(|h| h.content.len()).sum::<usize>();
         (chars as u64).div_ceil(4) + u64::from(self.cfg.max_output_tokens)
@@ -347,9 +418,15 @@ impl Assistant {
         // Today's date goes last in the system message, read once per turn so every round of
         // the turn sends the same system message.
         let today = crate::clock::today_line(self.cfg.clock.today_oslo());
+        let language = turn.profile.as_deref().map_or(String::new(), |s| {
+            format!(
+                "{}\n\n",
+                crate::scenario::language_line(s.language.as_str())
+            )
+        });
         messages.push(Message::system(format!(
-            "{}\n\n{today}",
-            self.cfg.system_prompt.trim_end()
+            "{}\n\n{language}{today}",
+            self.system_prompt(turn).trim_end()
         )));
         for h in &turn.history {
             messages.push(match h.role {
@@ -396,8 +473,9 @@ impl Assistant {
             .unwrap_or(deadline)
             .max(Instant::now());
         loop {
-            let tools_allowed =
-                round < self.cfg.max_tool_rounds && calls_run < self.cfg.max_tool_calls_per_turn;
+            let tools_allowed = Self::may_look_up(turn)
+                && round < self.cfg.max_tool_rounds
+                && calls_run < self.cfg.max_tool_calls_per_turn;
             let request = ChatRequest {
                 model: models[model_idx].to_owned(),
                 messages: messages.clone(),
@@ -412,7 +490,13 @@ impl Assistant {
                     include_usage: true,
                 }),
                 token_limit: Some(self.cfg.token_limit_field.limit(self.cfg.max_output_tokens)),
-                temperature: None,
+                // f64 → f32: the wire's type; every value in 0–2 a person types survives it.
+                #[allow(clippy::cast_possible_truncation)]
+                temperature: turn
+                    .profile
+                    .as_deref()
+                    .and_then(|s| s.temperature)
+                    .map(|t| t.get() as f32),
             };
             let mut on_text = |text: String| events.send(TurnEvent::Text(text));
             let result = llm
@@ -627,10 +711,13 @@ impl Assistant {
             .filter_map(|ev| ev.vehicle.as_deref().cloned())
             .collect();
         let mut notes = Vec::new();
-        for candidate in offline::find_plate_candidates(&turn.message)
-            .into_iter()
-            .take(3)
-        {
+        // A scenario without the lookup tool looks nothing up offline either.
+        let candidates = if Self::may_look_up(turn) {
+            offline::find_plate_candidates(&turn.message)
+        } else {
+            Vec::new()
+        };
+        for candidate in candidates.into_iter().take(3) {
             let Ok(plate) = Plate::parse(&candidate) else {
                 continue;
             };

@@ -19,6 +19,7 @@ pub mod config;
 pub mod conversation;
 pub mod llm;
 pub mod offline;
+pub mod scenario;
 pub mod shared_budget;
 pub mod sse;
 pub mod turns;
@@ -158,7 +159,7 @@ impl Chat {
         request_id: Option<String>,
         tap: Tap,
     ) -> Result<(Option<String>, String), ChatError> {
-        let model = self.assistant.choose_model(turn.model.as_deref())?;
+        let model = self.assistant.prepare(&mut turn).await?;
         let started_ms = elbatt_store::now_ms();
         let plan = conversation::plan(&self.store, &mut turn, &self.cfg.limits).await?;
         let conversation_id = match &plan {
@@ -347,10 +348,13 @@ impl Function for Chat {
         let store = Store::from_context(ctx)?;
         // Plate lookups shared with every instance using the store.
         store.share_vehicle_cache(ctx)?;
+        let cfg = ChatConfig::from_env(ctx.env())?;
+        let scenarios = scenario::Scenarios::shared(ctx, &store, &cfg);
         let resume = ResumeConfig::from_env(ctx.env())?;
-        Ok(Self::new(ChatConfig::from_env(ctx.env())?, ctx.vehicles()?)
+        Ok(Self::new(cfg, ctx.vehicles()?)
             .with_resume(resume)
-            .with_store(store))
+            .with_store(store)
+            .with_scenarios(scenarios))
     }
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ChatError>> {
