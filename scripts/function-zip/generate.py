@@ -351,7 +351,9 @@ def generate(fn, root, staging):
     direct = [
         dep_line("axum", [("version", "=" + adapter_pins["axum"][0]), ("default-features", False)]),
         dep_line("elbatt", [("path", rel_dirs[elbatt])]),
-        dep_line(ws.pkgs[fn_pid]["name"], [("path", rel_dirs[fn_pid])]),
+        # Without the function's default features: those are for its binaries (the runner, the
+        # container), e.g. chat's `debug-log`, which writes files no Functions instance may write.
+        dep_line(ws.pkgs[fn_pid]["name"], [("path", rel_dirs[fn_pid]), ("default-features", False)]),
     ]
     direct_pins = {("axum", adapter_pins["axum"][0])}
     by_name = {d["name"]: d for d in ws.pkgs[elbatt]["dependencies"] if d["kind"] is None}

@@ -267,6 +267,8 @@ pub struct ChatConfig {
     pub clock: Clock,
     pub limits: Limits,
     pub rate_limit: RateLimit,
+    /// `LLM_DEBUG_DIR` and its bounds; `None`: no debug logs (the default).
+    pub debug_log: Option<crate::llm::debug::DebugConfig>,
 }
 
 /// Which field carries the output-token cap.
@@ -414,6 +416,7 @@ impl ChatConfig {
                 },
                 client: ClientIdentity::from_env(env)?,
             },
+            debug_log: crate::llm::debug::DebugConfig::from_env(env)?,
         })
     }
 

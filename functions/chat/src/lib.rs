@@ -337,6 +337,7 @@ impl Function for Chat {
         elbatt::vehicle::VARIABLES,
         elbatt::limit::VARIABLES,
         config::VARIABLES,
+        llm::debug::VARIABLES,
         turns::VARIABLES,
         elbatt_store::VARIABLES,
     ];

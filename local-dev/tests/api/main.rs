@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod hostile;
 mod metrics;
+mod llm_debug;
 mod parity;
 mod plate_lookup;
 mod routing;

@@ -12,6 +12,7 @@
 //! `LLM_RETRY_MAX_DELAY_SECS`. 400/401/403 are not retried. Timeouts: connect, first token, the
 //! silence between chunks, and the whole turn.
 
+pub mod debug;
 pub mod error;
 pub mod stream;
 pub mod wire;
@@ -112,6 +113,8 @@ pub struct LlmClient {
     max_retries: u32,
     retry_max_delay: Duration,
     http: OnceLock<reqwest::Client>,
+    /// `LLM_DEBUG_DIR`: every attempt's request and response are recorded ([`debug`]).
+    debug: Option<debug::DebugLog>,
 }
 
 impl LlmClient {
@@ -132,6 +135,7 @@ impl LlmClient {
             max_retries: cfg.max_retries,
             retry_max_delay: cfg.retry_max_delay,
             http: OnceLock::new(),
+            debug: cfg.debug_log.clone().map(debug::DebugLog::new),
         })
     }
 
@@ -215,12 +219,39 @@ impl LlmClient {
         )
     }
 
+    /// The debug log of the instance, if on.
+    pub fn debug_log(&self) -> Option<&debug::DebugLog> {
+        self.debug.as_ref()
+    }
+
+    /// One HTTP request to the provider, recorded when the debug logs are on.
     async fn attempt(
         &self,
         request: &ChatRequest,
         deadline: Instant,
         on_text: &mut (dyn FnMut(String) -> bool + Send),
         emitted: &mut bool,
+    ) -> Result<Completion, LlmError> {
+        let Some(log) = &self.debug else {
+            return self
+                .exchange(request, deadline, on_text, emitted, None)
+                .await;
+        };
+        let mut record = log.start(&self.url, &self.extra_headers, request);
+        let result = self
+            .exchange(request, deadline, on_text, emitted, Some(&mut record))
+            .await;
+        record.finish(&result);
+        result
+    }
+
+    async fn exchange(
+        &self,
+        request: &ChatRequest,
+        deadline: Instant,
+        on_text: &mut (dyn FnMut(String) -> bool + Send),
+        emitted: &mut bool,
+        mut record: Option<&mut debug::CallRecord>,
     ) -> Result<Completion, LlmError> {
         let first_token_by = (Instant::now() + self.first_token_timeout).min(deadline);
         let mut builder = self
@@ -243,9 +274,15 @@ impl LlmClient {
             Ok(Ok(r)) => r,
         };
         let status = response.status().as_u16();
+        if let Some(r) = record.as_deref_mut() {
+            r.response_head(status, response.headers());
+        }
         if status != 200 {
             let headers = response.headers().clone();
             let body = read_prefix(response, MAX_ERROR_BODY, Some(first_token_by)).await;
+            if let Some(r) = record.as_deref_mut() {
+                r.body(body.as_ref());
+            }
             return Err(LlmError::Provider(ProviderError::from_http(
                 status, &headers, &body,
             )));
@@ -264,6 +301,9 @@ impl LlmClient {
                     ReadError::Timeout => LlmError::TurnTimeout,
                     ReadError::Broken(_) => LlmError::Truncated,
                 })?;
+            if let Some(r) = record.as_deref_mut() {
+                r.body(&body);
+            }
             let completion = Completion::from_response_body(&body).map_err(LlmError::Provider)?;
             if completion.text.trim().is_empty() && completion.tool_calls.is_empty() {
                 return Err(LlmError::Empty);
@@ -278,7 +318,15 @@ impl LlmClient {
         }
 
         let mut acc = StreamAccumulator::new();
-        let mut events = sse_events(response.bytes_stream(), MAX_STREAM_BYTES);
+        // With the debug logs on, the body's bytes are copied as they arrive (at most the
+        // stream cap).
+        let mut transcript = record.and_then(|r| r.transcript());
+        let body = response.bytes_stream().inspect(move |chunk| {
+            if let (Some(t), Ok(bytes)) = (transcript.as_deref_mut(), chunk) {
+                t.extend_from_slice(bytes);
+            }
+        });
+        let mut events = sse_events(body, MAX_STREAM_BYTES);
         loop {
             let wait_until = if acc.has_output() {
                 (Instant::now() + self.idle_timeout).min(deadline)
