@@ -14,11 +14,11 @@
 
 use std::fmt::{self, Write as _};
 use std::io::{IsTerminal, Write};
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber, span};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -46,6 +46,9 @@ impl LogFormat {
 }
 
 static INIT: Once = Once::new();
+
+/// Room for an access line's fields (function, method, path, status, duration).
+const FIELDS_CAPACITY: usize = 160;
 
 /// Buffered lines are written once this much has gathered.
 const FLUSH_AT: usize = 32 * 1024;
@@ -129,7 +132,6 @@ pub fn init(env: &Env) {
         start_flusher();
         let result = tracing_subscriber::registry()
             .with(filter)
-            .with(RequestIdLayer)
             .with(LineLayer {
                 json: format == LogFormat::Json,
                 // Colour only helps a person at a terminal; in files it is noise.
@@ -141,38 +143,23 @@ pub fn init(env: &Env) {
     });
 }
 
-/// The `request_id` a span was created with, kept so every event inside it can carry it.
-struct RequestId(String);
-
-struct RequestIdLayer;
-
-impl<S> Layer<S> for RequestIdLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        // Only `request_id` is wanted, and this runs once per request: no map, no other field.
-        let mut visitor = RequestIdVisitor(None);
-        attrs.record(&mut visitor);
-        if let (Some(rid), Some(span)) = (visitor.0, ctx.span(id)) {
-            span.extensions_mut().insert(RequestId(rid));
-        }
-    }
+tokio::task_local! {
+    /// The id of the request the current task is serving, set by [`in_request`]. A task-local
+    /// rather than a span: a span costs the registry's slab, an extension map and an enter/exit
+    /// call per poll, about a quarter of a `/health` request's instructions (callgrind,
+    /// docs/performance.md); reading a task-local is one thread-local lookup.
+    static REQUEST_ID: Arc<str>;
 }
 
-struct RequestIdVisitor(Option<String>);
+/// Runs `fut` with `id` as the request id of every event it logs (in this task; a task it
+/// spawns does not inherit it, as it did not inherit a span either).
+pub fn in_request<F: Future>(id: Arc<str>, fut: F) -> impl Future<Output = F::Output> {
+    REQUEST_ID.scope(id, fut)
+}
 
-impl Visit for RequestIdVisitor {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "request_id" {
-            self.0 = Some(value.to_owned());
-        }
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "request_id" {
-            self.0 = Some(format!("{value:?}"));
-        }
-    }
+/// The request id of the request this task is serving, if any.
+pub fn current_request_id() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Arc::clone).ok()
 }
 
 /// Formats each event into one line and appends it to the buffer: the only formatter, so no
@@ -192,27 +179,21 @@ impl<S> Layer<S> for LineLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let request_id = ctx.event_scope(event).and_then(|scope| {
-            scope
-                .from_root()
-                .filter_map(|span| span.extensions().get::<RequestId>().map(|r| r.0.clone()))
-                .last()
-        });
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let request_id = current_request_id();
         let meta = event.metadata();
         let mut line = String::with_capacity(256);
-        let now = time::OffsetDateTime::now_utc();
-        let ts = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let ts = Timestamp::now();
         if self.json {
-            line.push_str("{\"timestamp\":");
-            push_json_str(&mut line, &ts);
+            line.push_str("{\"timestamp\":\"");
+            ts.push(&mut line);
+            line.push('"');
             line.push_str(",\"level\":\"");
             line.push_str(&meta.level().as_str().to_ascii_lowercase());
             line.push('"');
+            // One allocation: growing from empty took several reallocations per line.
             let mut fields = JsonFields {
-                line: String::new(),
+                line: String::with_capacity(FIELDS_CAPACITY),
                 message: None,
             };
             event.record(&mut fields);
@@ -228,7 +209,8 @@ where
             line.push_str("}\n");
         } else {
             let level = meta.level().as_str();
-            let _ = write!(line, "{ts} ");
+            ts.push(&mut line);
+            line.push(' ');
             if self.color {
                 let code = match *meta.level() {
                     tracing::Level::ERROR => "31",
@@ -240,8 +222,9 @@ where
             } else {
                 let _ = write!(line, "{level:>5}");
             }
+            // One allocation: growing from empty took several reallocations per line.
             let mut fields = TextFields {
-                line: String::new(),
+                line: String::with_capacity(FIELDS_CAPACITY),
                 message: None,
             };
             event.record(&mut fields);
@@ -261,7 +244,65 @@ where
 }
 
 /// A JSON string literal (serde_json's escaping).
+/// When a line was logged: RFC 3339, UTC, milliseconds (`2026-12-01T10:00:00.123Z`).
+struct Timestamp {
+    secs: u64,
+    millis: u32,
+}
+
+thread_local! {
+    /// The last second formatted on this thread and its text up to the seconds: `time`'s RFC 3339
+    /// formatter cost more instructions per access line than the rest of the line, and a busy
+    /// thread logs many lines within one second.
+    static SECOND: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+impl Timestamp {
+    fn now() -> Timestamp {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp {
+            secs: since.as_secs(),
+            millis: since.subsec_millis(),
+        }
+    }
+
+    fn push(&self, line: &mut String) {
+        SECOND.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            if cached.0 != self.secs {
+                let t = i64::try_from(self.secs)
+                    .ok()
+                    .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                cached.1.clear();
+                let _ = write!(
+                    cached.1,
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                );
+                cached.0 = self.secs;
+            }
+            line.push_str(&cached.1);
+        });
+        let _ = write!(line, ".{:03}Z", self.millis);
+    }
+}
+
 fn push_json_str(line: &mut String, value: &str) {
+    if value.bytes().all(plain) {
+        line.push('"');
+        line.push_str(value);
+        line.push('"');
+        return;
+    }
     match serde_json::to_string(value) {
         Ok(quoted) => line.push_str(&quoted),
         Err(_) => line.push_str("\"\""),
@@ -275,9 +316,39 @@ struct TextFields {
 }
 
 impl Visit for TextFields {
+    // Numbers and plain strings are written without `core::fmt`: on the access line, the
+    // formatting machinery for a float, an integer and a `Debug`-escaped string cost more
+    // instructions than the rest of the request's own code (callgrind, docs/performance.md).
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        self.line.push_str(itoa::Buffer::new().format(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        self.line.push_str(itoa::Buffer::new().format(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
+        // `ryu` prints finite floats as `Debug` does (`0.05`, `1.0`); the rest keep `Debug`.
+        if value.is_finite() {
+            self.line.push_str(ryu::Buffer::new().format_finite(value));
+        } else {
+            let _ = write!(self.line, "{value:?}");
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        self.line.push_str(if value { "true" } else { "false" });
+    }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.message = Some(value.to_owned());
+        } else if value.bytes().all(plain) {
+            // What `{value:?}` would print, without escaping each character.
+            self.key(field);
+            self.line.push('"');
+            self.line.push_str(value);
+            self.line.push('"');
         } else {
             let _ = write!(self.line, " {}={value:?}", field.name());
         }
@@ -291,7 +362,19 @@ impl Visit for TextFields {
     }
 }
 
-/// JSON fields: `,"key":value`, the message apart.
+impl TextFields {
+    fn key(&mut self, field: &Field) {
+        self.line.push(' ');
+        self.line.push_str(field.name());
+        self.line.push('=');
+    }
+}
+
+/// A byte that `Debug` prints as itself inside a quoted string.
+fn plain(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' '
+}
+
 struct JsonFields {
     line: String,
     message: Option<String>,
@@ -316,16 +399,16 @@ impl Visit for JsonFields {
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.key(field);
-        let _ = write!(self.line, "{value}");
+        self.line.push_str(itoa::Buffer::new().format(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.key(field);
-        let _ = write!(self.line, "{value}");
+        self.line.push_str(itoa::Buffer::new().format(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.key(field);
         if value.is_finite() {
-            let _ = write!(self.line, "{value}");
+            self.line.push_str(ryu::Buffer::new().format_finite(value));
         } else {
             self.line.push_str("null");
         }
@@ -342,5 +425,56 @@ impl Visit for JsonFields {
             self.key(field);
             push_json_str(&mut self.line, &text);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_strings_are_written_as_debug_would_write_them() {
+        for s in ["GET", "/plate-lookup/{plate}", "a b", "x:y=1", "ANY /{proxy+}"] {
+            assert!(s.bytes().all(plain), "{s}");
+            assert_eq!(format!("\"{s}\""), format!("{s:?}"));
+        }
+        // Anything Debug would escape takes the slow path.
+        for s in ["a\"b", "a\\b", "bløtt", "a\nb", "tab\there", "\u{7f}"] {
+            assert!(!s.bytes().all(plain), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn floats_are_written_as_debug_would_write_them() {
+        for v in [0.0, 0.05, 1.0, 12.34, 1234.5, 0.1 + 0.2, 1e-7, 1e16] {
+            assert_eq!(ryu::Buffer::new().format_finite(v), format!("{v:?}"));
+        }
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_with_milliseconds_and_follow_the_second() {
+        // 2026-12-01T09:30:00Z
+        let at = |secs, millis| {
+            let mut line = String::new();
+            Timestamp { secs, millis }.push(&mut line);
+            line
+        };
+        assert_eq!(at(1_796_117_400, 7), "2026-12-01T09:30:00.007Z");
+        assert_eq!(at(1_796_117_400, 999), "2026-12-01T09:30:00.999Z");
+        // The cached second is replaced, not reused, when the second changes.
+        assert_eq!(at(1_796_117_401, 0), "2026-12-01T09:30:01.000Z");
+        assert_eq!(at(1_796_117_400 + 86_400 * 31, 120), "2027-01-01T09:30:00.120Z");
+    }
+
+    #[tokio::test]
+    async fn the_request_id_is_seen_inside_the_request_and_not_outside() {
+        assert!(current_request_id().is_none());
+        let seen = in_request(Arc::from("req-1"), async {
+            tokio::task::yield_now().await;
+            current_request_id()
+        })
+        .await;
+        assert_eq!(seen.as_deref(), Some("req-1"));
+        assert!(current_request_id().is_none());
     }
 }

@@ -14,11 +14,11 @@ mod error;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
-use tracing::Instrument;
 
 pub use body::Body;
 pub use error::{ApiError, HttpError, error_json, error_response};
@@ -50,7 +50,8 @@ pub const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-f
 pub const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 
 /// The path as the client sent it, before a router removed its mount prefix: for logs only,
-/// since no platform gives a function this. Adapters put it in the request's extensions.
+/// since no platform gives a function this. Adapters put it in the request's extensions when
+/// they removed a prefix; without it, `uri()` is the path as sent.
 #[derive(Debug, Clone)]
 pub struct OriginalPath(pub String);
 
@@ -208,9 +209,23 @@ pub fn request_id(req: &Request) -> Option<&str> {
 }
 
 /// Calls `function` with everything every platform must do around it.
-pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, mut req: Request) -> Response {
+pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, req: Request) -> Response {
+    let request_id: Arc<str> = Arc::from(request_id(&req).unwrap_or("-"));
+    crate::telemetry::in_request(
+        Arc::clone(&request_id),
+        dispatch_in_request(function, cors, req, request_id),
+    )
+    .await
+}
+
+/// [`dispatch`] with the request id set for every event it logs.
+async fn dispatch_in_request(
+    function: &dyn Handler,
+    cors: &CorsConfig,
+    mut req: Request,
+    request_id: Arc<str>,
+) -> Response {
     let started = Instant::now();
-    let request_id = request_id(&req).unwrap_or("-").to_owned();
     let method = req.method().clone();
     // The full path as the client sent it (the router strips its mount prefix from `uri()`).
     let path = function.loggable_path(
@@ -218,7 +233,6 @@ pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, mut req: Reques
             .get::<OriginalPath>()
             .map_or(req.uri().path(), |p| p.0.as_str()),
     );
-    let span = tracing::info_span!("request", request_id = %request_id, function = function.name());
 
     let origin = cors::allowed_origin(cors, req.headers()).cloned();
     let methods = function.methods();
@@ -246,10 +260,10 @@ pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, mut req: Reques
         if is_head {
             *req.method_mut() = Method::GET;
         }
-        let mut resp = match function.handle(req).instrument(span.clone()).await {
+        let mut resp = match function.handle(req).await {
             Ok(resp) => resp,
-            // Inside the span: a failure's log line carries the request id.
-            Err(e) => span.in_scope(|| error_response(&*e, Some(&request_id))),
+            // Inside the request's scope: a failure's log line carries the request id.
+            Err(e) => error_response(&*e, Some(&request_id)),
         };
         if is_head {
             // Keep the headers (and the length the GET would have had), drop the body.
@@ -265,15 +279,13 @@ pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, mut req: Reques
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    span.in_scope(|| {
-        tracing::info!(
-            function = function.name(),
-            method = %method,
-            path = %path,
-            status = resp.status().as_u16(),
-            duration_ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
-            "access"
-        );
-    });
+    tracing::info!(
+        function = function.name(),
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        duration_ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
+        "access"
+    );
     resp
 }

@@ -37,17 +37,25 @@ pub fn to_lambda_request(
     peer: SocketAddr,
     mounted: Mounted<'_>,
 ) -> lambda_http::Request {
-    let original_path = parts.uri.path().to_owned();
-    let raw_path = mounted.rest.to_owned();
-    let raw_query = parts.uri.query().map(str::to_owned);
+    let raw_query = parts.uri.query().filter(|q| !q.is_empty()).map(str::to_owned);
     add_ingress_headers(&mut parts.headers, peer);
 
-    let uri = match &raw_query {
-        Some(q) if !q.is_empty() => format!("{}?{q}", mounted.rest),
-        _ => mounted.rest.to_owned(),
+    // Rebuild the URI only when the mount strips a prefix; parsing one costs more than the
+    // rest of this function, and `/` (a function's own root, e.g. `/health`) needs none.
+    let original_path = if mounted.rest == parts.uri.path() {
+        None
+    } else {
+        let original = parts.uri.path().to_owned();
+        parts.uri = match &raw_query {
+            None if mounted.rest == "/" => Ok(http::Uri::from_static("/")),
+            None => mounted.rest.parse(),
+            Some(q) => format!("{}?{q}", mounted.rest).parse(),
+        }
+        // The rest of an already valid URI path is a valid path; fall back to "/" defensively.
+        .unwrap_or_else(|_| http::Uri::from_static("/"));
+        Some(original)
     };
-    // The rest of an already valid URI path is a valid path; fall back to "/" defensively.
-    parts.uri = uri.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    let raw_path = mounted.rest.to_owned();
 
     let request_id = parts
         .headers
@@ -97,8 +105,7 @@ pub fn to_lambda_request(
 
     let query: QueryMap = raw_query
         .as_deref()
-        .unwrap_or_default()
-        .parse()
+        .map(|q| q.parse().unwrap_or_default())
         .unwrap_or_default();
     let proxy = mounted.rest.trim_start_matches('/');
     let path_params: std::collections::HashMap<String, String> = if proxy.is_empty() {
@@ -118,7 +125,10 @@ pub fn to_lambda_request(
         }
     };
 
-    parts.extensions.insert(OriginalPath(original_path));
+    // Without one, `uri()` is the path the client sent (see `OriginalPath`).
+    if let Some(original) = original_path {
+        parts.extensions.insert(OriginalPath(original));
+    }
     http::Request::from_parts(parts, body)
         .with_raw_http_path(raw_path)
         .with_query_string_parameters(query)
