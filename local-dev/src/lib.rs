@@ -16,6 +16,9 @@ use elbatt::context::Context;
 use elbatt::http::{Function, Handler};
 use elbatt::runtime::Router;
 
+pub mod playground;
+pub mod widget;
+
 /// The runbook's port.
 pub const DEFAULT_PORT: u16 = 8000;
 
@@ -113,14 +116,15 @@ pub fn assemble(env: &Env, host: IpAddr, functions: MountList) -> Result<Router,
             } else {
                 r.mount_unstripped(mount.prefix, f)
             }
-        });
+        })
+        .mount("/widget.js", Arc::new(widget::Widget::new()));
     // `/metrics` only when METRICS_ENABLED (docs/metrics.md); never in a function binary or zip.
-    Ok(
-        match elbatt::metrics::MetricsConfig::from_env(env, host)?.exporter() {
-            Some(exporter) => router.mount("/metrics", Arc::new(exporter)),
-            None => router,
-        },
-    )
+    let router = match elbatt::metrics::MetricsConfig::from_env(env, host)?.exporter() {
+        Some(exporter) => router.mount("/metrics", Arc::new(exporter)),
+        None => router,
+    };
+    // Last: the playground lists the routes mounted before it (runner on loopback only).
+    playground::mount(router, env, host)
 }
 
 /// Command-line options.

@@ -8,6 +8,10 @@
 //!   `--first-token-ms` the role chunk and the first text chunk, then one text chunk every
 //!   `--chunk-ms` (`--chunks` in all), a `finish_reason` chunk, a usage chunk and `[DONE]`;
 //!   otherwise one JSON completion after the same total delay.
+//!   With `--tool-calls`, a streamed request that offers tools and whose last message is the
+//!   user's, naming a standard plate (`EC47213`, `EC 47213`), is answered with one
+//!   `lookup_vehicle` call for it instead; the request carrying the tool result then gets the
+//!   text (the browser tests' vehicle card, scripts/browser-tests.sh).
 //! - `GET /count` → `{"vegvesen":N,"chat":N}`: the calls received, so a bench can show how many
 //!   lookups reached the "registry".
 //!
@@ -37,7 +41,7 @@ use tokio::net::TcpListener;
 
 const USAGE: &str = "\
 Usage: fake-upstream [--port N] [--fixture PATH] [--first-token-ms MS] [--chunk-ms MS]
-                     [--chunks N] [--vegvesen-ms MS] [--exit-after SECS]
+                     [--chunks N] [--vegvesen-ms MS] [--exit-after SECS] [--tool-calls]
 Serves a fake Statens vegvesen and a fake OpenAI-compatible chat API on 127.0.0.1.
   --port            port (default $PORT or 0 = any free port; printed as port=N)
   --fixture         the Vegvesen answer for EC47213 (default $FAKE_VEGVESEN_FIXTURE or the
@@ -46,7 +50,8 @@ Serves a fake Statens vegvesen and a fake OpenAI-compatible chat API on 127.0.0.
   --chunk-ms        delay between chunks (default 5)
   --chunks          text chunks per reply (default 20)
   --vegvesen-ms     delay before each Vegvesen answer (default 0)
-  --exit-after      exit after this many seconds (default 1800)";
+  --exit-after      exit after this many seconds (default 1800)
+  --tool-calls      call lookup_vehicle for a plate in the user's last message";
 
 /// The repository's invented battery-electric record, so the default needs no file at run time.
 const DEFAULT_FIXTURE: &[u8] = include_bytes!(concat!(
@@ -66,6 +71,7 @@ struct State {
     between_chunks: Duration,
     chunks: u32,
     vegvesen_delay: Duration,
+    tool_calls: bool,
     vegvesen_calls: AtomicU64,
     chat_calls: AtomicU64,
 }
@@ -81,9 +87,10 @@ fn main() -> ExitCode {
             "chunks",
             "vegvesen-ms",
             "exit-after",
+            "tool-calls",
             "help",
         ],
-        &["help"],
+        &["help", "tool-calls"],
     ) {
         Ok(a) if a.has("help") => {
             eprintln!("{USAGE}");
@@ -135,6 +142,7 @@ fn setup(args: &Args) -> Result<(Arc<State>, u16, Duration), String> {
         between_chunks: ms("chunk-ms", 5)?,
         chunks: args.parse_or("chunks", 20u32)?.max(1),
         vegvesen_delay: ms("vegvesen-ms", 0)?,
+        tool_calls: args.has("tool-calls"),
         vegvesen_calls: AtomicU64::new(0),
         chat_calls: AtomicU64::new(0),
     };
@@ -291,6 +299,11 @@ async fn chat(state: &State, req: http::Request<Incoming>) -> http::Response<Bod
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let (first, between, chunks) = (state.first_token, state.between_chunks, state.chunks);
+    let call = if state.tool_calls {
+        plate_to_look_up(&request)
+    } else {
+        None
+    };
     tokio::spawn(async move {
         let chunk = |delta: Value, finish: Value| {
             let event = json!({
@@ -314,6 +327,20 @@ async fn chat(state: &State, req: http::Request<Incoming>) -> http::Response<Bod
             .await
             .is_err()
         {
+            return;
+        }
+        if let Some(plate) = call {
+            let call = json!({"tool_calls": [{"index": 0, "id": "call_fake_1", "type": "function",
+                "function": {"name": "lookup_vehicle", "arguments": json!({"plate": plate}).to_string()}}]});
+            for b in [
+                chunk(call, Value::Null),
+                chunk(json!({}), Value::from("tool_calls")),
+                Bytes::from_static(b"data: [DONE]\n\n"),
+            ] {
+                if tx.send(b).await.is_err() {
+                    return;
+                }
+            }
             return;
         }
         for i in 0..chunks {
@@ -355,6 +382,28 @@ async fn chat(state: &State, req: http::Request<Incoming>) -> http::Response<Bod
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+/// With `--tool-calls`: the standard plate (two letters, four or five digits) in the last
+/// message when that message is the user's and the request offers tools.
+fn plate_to_look_up(request: &Value) -> Option<String> {
+    request.get("tools")?;
+    let last = request.get("messages")?.as_array()?.last()?;
+    if last.get("role")?.as_str()? != "user" {
+        return None;
+    }
+    let text: Vec<char> = last.get("content")?.as_str()?.chars().collect();
+    (0..text.len()).find_map(|start| {
+        let mut rest = text[start..].iter().copied().filter(|c| *c != ' ');
+        let letters: String = rest.by_ref().take(2).collect();
+        let digits: String = rest.take_while(char::is_ascii_digit).collect();
+        let boundary = start == 0 || !text[start - 1].is_alphanumeric();
+        (boundary
+            && letters.chars().count() == 2
+            && letters.chars().all(|c| c.is_ascii_alphabetic())
+            && (4..=5).contains(&digits.len()))
+        .then(|| format!("{}{digits}", letters.to_ascii_uppercase()))
+    })
 }
 
 /// The `i`-th piece of the canned answer (Norwegian, like the real assistant's).

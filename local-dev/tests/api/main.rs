@@ -16,3 +16,4 @@ mod parity;
 mod plate_lookup;
 mod routing;
 mod shared_store;
+mod widget;

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Browser tests of the chat widget and the runner's playground (docs/widget.md#tests).
+#
+# Builds the runner and bench's fake-upstream, starts on 127.0.0.1 (port 0):
+#   - fake-upstream --tool-calls: a fake LLM that streams its answer in several chunks and calls
+#     lookup_vehicle for a plate in the question, and a fake Statens vegvesen (EC47213 known);
+#   - the runner pointed at it, with a fresh SQLite store and a small chat rate limit;
+# then runs e2e/widget.test.mjs (node's test runner, playwright-core driving Debian's headless
+# Chromium; no browser is downloaded). Screenshots go to target/e2e/.
+#
+#   scripts/browser-tests.sh                  # what .ci/run runs
+#   scripts/browser-tests.sh --update-docs    # also copies the screenshots to docs/img/
+#
+# Installs Debian's chromium and chromium-driver if missing (needs root, as CI has), and the
+# pinned playwright-core from e2e/package-lock.json (npm ci). Needs Node.js 20 or later.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+
+update_docs=0
+case "${1:-}" in
+  --update-docs) update_docs=1 ;;
+  "") ;;
+  *) echo "usage: scripts/browser-tests.sh [--update-docs]" >&2; exit 2 ;;
+esac
+
+if ! command -v chromium >/dev/null; then
+  echo "browser-tests: installing Debian's chromium and chromium-driver"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+command -v node >/dev/null && command -v npm >/dev/null || {
+  echo "browser-tests: Node.js 20+ and npm are needed (the machine's node, or apt-get install nodejs npm)" >&2
+  exit 1
+}
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+(( node_major >= 20 )) || { echo "browser-tests: Node.js $node_major found; playwright-core needs 20 or later" >&2; exit 1; }
+
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+cargo build --locked -p local-dev -p bench --bin local-dev --bin fake-upstream
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Waits for `pattern` in `file` and prints what follows it (a port or an address).
+wait_for() {
+  local file="$1" pattern="$2" found=""
+  for _ in $(seq 1 150); do
+    found="$(grep -o "$pattern[0-9.:]*" "$file" 2>/dev/null | head -1 | cut -d= -f2 || true)"
+    [[ -n "$found" ]] && { echo "$found"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# ~1 s per answer: 8 chunks 90 ms apart, so the answer arrives in visible steps and a test can
+# cut the stream in the middle.
+"$root/target/debug/fake-upstream" --port 0 --tool-calls --first-token-ms 150 --chunk-ms 90 \
+  --chunks 8 --exit-after 900 >"$work/up.out" 2>"$work/up.err" &
+pids+=($!)
+up_port="$(wait_for "$work/up.out" 'port=')" || { echo "browser-tests: fake-upstream did not start" >&2; cat "$work/up.err" >&2; exit 1; }
+
+# The runner starts in an empty directory (no developer's .env) with only these variables.
+mkdir -p "$work/runner"
+(
+  cd "$work/runner"
+  exec env -i PATH="$PATH" HOME="${HOME:-/root}" RUST_LOG=info \
+    DATABASE_PATH="$work/runner/elbatt.db" \
+    OPENAI_API_KEY=fake-key OPENAI_BASE_URL="http://127.0.0.1:$up_port/v1" \
+    OPENAI_MODEL=fake-model LLM_MODELS_INCLUDE=fake-model-large \
+    VEGVESEN_API_KEY=fake-key VEGVESEN_ENDPOINT="http://127.0.0.1:$up_port/enkeltoppslag/kjoretoydata" \
+    CHAT_RATE_LIMIT_PER_MINUTE=6 CHAT_RATE_LIMIT_BURST=6 \
+    "$root/target/debug/local-dev" --port 0
+) >"$work/runner.out" 2>"$work/runner.err" &
+pids+=($!)
+addr="$(wait_for "$work/runner.err" 'addr=')" || { echo "browser-tests: the runner did not start" >&2; cat "$work/runner.out" "$work/runner.err" >&2; exit 1; }
+
+mkdir -p target/e2e
+status=0
+(
+  cd e2e
+  RUNNER_URL="http://$addr" ARTIFACTS="$root/target/e2e" CHROMIUM="$(command -v chromium)" \
+    node --test --test-concurrency=1 widget.test.mjs
+) || status=$?
+if (( status != 0 )); then
+  echo "browser-tests: failed; the runner's log:" >&2
+  tail -n 40 "$work/runner.err" >&2
+  exit "$status"
+fi
+echo "browser-tests: screenshots in target/e2e/: $(cd target/e2e && echo ./*.png)"
+if (( update_docs )); then
+  mkdir -p docs/img
+  cp target/e2e/widget-desktop.png target/e2e/widget-375.png docs/img/
+  echo "browser-tests: copied to docs/img/"
+fi
