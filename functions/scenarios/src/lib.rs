@@ -352,6 +352,14 @@ impl ScenariosApi {
 impl Function for ScenariosApi {
     const NAME: &'static str = "scenarios";
     const METHODS: &'static [Method] = &[Method::GET, Method::POST, Method::PUT, Method::DELETE];
+    const ROUTES: &'static [(&'static str, &'static [Method])] = &[
+        (PREFIX, &[Method::GET, Method::POST]),
+        (
+            "/api/scenarios/{id}",
+            &[Method::GET, Method::PUT, Method::DELETE],
+        ),
+        ("/api/scenarios/{id}/history", &[Method::GET]),
+    ];
     const VARIABLES: &'static [&'static [VarSpec]] = &[
         auth::VARIABLES,
         chat::config::VARIABLES,
