@@ -29,10 +29,10 @@ if ! command -v chromium >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-command -v node >/dev/null && command -v npm >/dev/null || {
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "browser-tests: Node.js 20+ and npm are needed (the machine's node, or apt-get install nodejs npm)" >&2
   exit 1
-}
+fi
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 (( node_major >= 20 )) || { echo "browser-tests: Node.js $node_major found; playwright-core needs 20 or later" >&2; exit 1; }
 
@@ -51,7 +51,7 @@ trap cleanup EXIT
 wait_for() {
   local file="$1" pattern="$2" found=""
   for _ in $(seq 1 150); do
-    found="$(grep -o "$pattern[0-9.:]*" "$file" 2>/dev/null | head -1 | cut -d= -f2 || true)"
+    found="$(grep -o "${pattern}[0-9.:]*" "$file" 2>/dev/null | head -1 | cut -d= -f2 || true)"
     [[ -n "$found" ]] && { echo "$found"; return 0; }
     sleep 0.1
   done
