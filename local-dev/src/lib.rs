@@ -16,6 +16,7 @@ use elbatt::context::Context;
 use elbatt::http::{Function, Handler};
 use elbatt::runtime::Router;
 
+pub mod openapi;
 pub mod playground;
 pub mod widget;
 
@@ -110,7 +111,7 @@ pub fn assemble(env: &Env, host: IpAddr, functions: MountList) -> Result<Router,
     let cors = CorsConfig::from_env(env, host.is_loopback())?;
     let router = functions
         .into_iter()
-        .fold(Router::new(cors), |r, (mount, f)| {
+        .fold(openapi::mount(Router::new(cors)), |r, (mount, f)| {
             if mount.strip {
                 r.mount(mount.prefix, f)
             } else {

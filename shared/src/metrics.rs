@@ -719,6 +719,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 impl Function for Exporter {
     const NAME: &'static str = "metrics";
     const METHODS: &'static [Method] = &[Method::GET];
+    const ROUTES: crate::http::Routes = &[("/metrics", &[Method::GET])];
     type Error = ApiError;
 
     /// As a server on every interface would: a token is required when metrics are on. The

@@ -17,6 +17,7 @@
 //! leaves: there is nobody who could come back for it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -522,7 +523,7 @@ impl Turns {
         tap: Tap,
     ) {
         let resumable = log.is_some();
-        let writer = log.as_ref().map(|log| {
+        let mut writer = log.as_ref().map(|log| {
             let (tx, rx) = mpsc::unbounded_channel();
             let w = Writer {
                 store: Arc::clone(&self.store),
@@ -553,6 +554,40 @@ impl Turns {
                 data,
             };
             let last = sequenced.is_last();
+            let mut kept = None;
+            if let (Some(log), Some((tx, _))) = (&log, &writer) {
+                if matches!(&ev, TurnEvent::Done(d) if d.conversation_id.is_none()) {
+                    // Not stored (erased during the turn, or the store failed): its events must
+                    // not outlive it.
+                    let _ = tx.send(WriterMsg::Forget);
+                }
+                let fits = kept_events < self.cfg.max_events
+                    && kept_bytes + sequenced.data.len() <= self.cfg.max_bytes
+                    && !log.dropped();
+                if fits {
+                    kept_events += 1;
+                    kept_bytes += sequenced.data.len();
+                    let _ = tx.send(WriterMsg::Event(TurnEventRecord {
+                        seq: i64::try_from(seq).unwrap_or(i64::MAX),
+                        name: name.to_owned(),
+                        data: sequenced.data.clone(),
+                    }));
+                    kept = Some(sequenced.clone());
+                } else {
+                    let _ = tx.send(WriterMsg::Dropped);
+                }
+            }
+            if last {
+                // The last event reaches nobody before every event is in the store: `done` says
+                // the turn is durable, and an erasure that follows it finds everything.
+                if let Some((tx, handle)) = writer.take() {
+                    drop(tx);
+                    let _ = handle.await;
+                }
+            }
+            if let Some(log) = &log {
+                log.push(kept, last);
+            }
             if let Some(t) = &tap {
                 if !t.send(&ev, &sequenced) {
                     if !resumable {
@@ -563,34 +598,19 @@ impl Turns {
                     tap = None;
                 }
             }
-            if let (Some(log), Some((writer, _))) = (&log, &writer) {
-                let fits = kept_events < self.cfg.max_events
-                    && kept_bytes + sequenced.data.len() <= self.cfg.max_bytes
-                    && !log.dropped();
-                if fits {
-                    kept_events += 1;
-                    kept_bytes += sequenced.data.len();
-                    let _ = writer.send(WriterMsg::Event(TurnEventRecord {
-                        seq: i64::try_from(seq).unwrap_or(i64::MAX),
-                        name: name.to_owned(),
-                        data: sequenced.data.clone(),
-                    }));
-                    log.push(Some(sequenced), last);
-                } else {
-                    let _ = writer.send(WriterMsg::Dropped);
-                    log.push(None, last);
-                }
-            }
             if last {
                 break;
             }
         }
         drop(from);
-        if let (Some(log), Some((tx, handle))) = (log, writer) {
+        if let Some((tx, handle)) = writer {
+            // Ended without `done`/`error` (the backstop): the last batch, then forget.
             drop(tx);
+            let _ = handle.await;
+        }
+        if let Some(log) = log {
             // Everything is in the store before the hub forgets the turn: a resume that misses
             // the hub finds it there.
-            let _ = handle.await;
             log.push(None, true);
             self.hub.remove(&log);
         }
@@ -698,6 +718,8 @@ enum WriterMsg {
     Event(TurnEventRecord),
     /// An event over the bounds: counted, not kept.
     Dropped,
+    /// The turn was not stored: expire its events now (retention deletes what was written).
+    Forget,
 }
 
 /// Writes a turn's events to the store in batches, one write at a time, in order.
@@ -710,6 +732,15 @@ struct Writer {
     turn_timeout: Duration,
 }
 
+/// Turn-event writes (transactions) this process made: what batching saves is measured with it
+/// (`docs/state.md`).
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// Turn-event writes so far (each one transaction: a head and a batch of events).
+pub fn store_writes() -> u64 {
+    WRITES.load(Ordering::Relaxed)
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -719,9 +750,10 @@ impl Writer {
         let mut batch: Vec<TurnEventRecord> = Vec::new();
         let mut dropped = 0i64;
         let mut ended = false;
+        let mut forget = false;
         // The head first: a reconnect on another instance finds the turn before its first event
         // is written.
-        self.flush(&mut batch, dropped, false).await;
+        self.flush(&mut batch, dropped, false, false).await;
         while !ended {
             let first = match rx.recv().await {
                 Some(m) => m,
@@ -740,6 +772,7 @@ impl Writer {
                         }
                     }
                     Some(WriterMsg::Dropped) => dropped += 1,
+                    Some(WriterMsg::Forget) => forget = true,
                     None => {}
                 }
                 match tokio::time::timeout_at(flush_at, rx.recv()).await {
@@ -751,18 +784,29 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.flush(&mut batch, dropped, ended).await;
+            if forget {
+                batch.clear();
+            }
+            self.flush(&mut batch, dropped, ended, forget).await;
         }
         if !ended || !batch.is_empty() {
-            self.flush(&mut batch, dropped, true).await;
+            self.flush(&mut batch, dropped, true, forget).await;
         }
     }
 
     /// One write: the head and `batch`. A failed batch stays for the next write (rows already
     /// written are skipped by the insert).
-    async fn flush(&self, batch: &mut Vec<TurnEventRecord>, dropped: i64, ended: bool) {
+    async fn flush(
+        &self,
+        batch: &mut Vec<TurnEventRecord>,
+        dropped: i64,
+        ended: bool,
+        forget: bool,
+    ) {
         let now = elbatt_store::now_ms();
-        let expires_at_ms = if ended {
+        let expires_at_ms = if forget {
+            0
+        } else if ended {
             now.saturating_add(ms(self.cfg.ttl))
         } else {
             // Running: kept at least until the turn must have ended, plus the TTL.
@@ -781,7 +825,10 @@ impl Writer {
         };
         let written = bounded(async { self.store.backend().await?.turn_write(&write).await }).await;
         match written {
-            Ok(()) => batch.clear(),
+            Ok(()) => {
+                WRITES.fetch_add(1, Ordering::Relaxed);
+                batch.clear();
+            }
             Err(e) => {
                 self.store.mark(false, Some(&e));
                 tracing::warn!(error = %e, "resume: turn events not written; retrying with the next batch");

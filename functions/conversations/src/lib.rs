@@ -118,6 +118,10 @@ impl Conversations {
 impl Function for Conversations {
     const NAME: &'static str = "conversations";
     const METHODS: &'static [Method] = &[Method::GET, Method::DELETE];
+    const ROUTES: &'static [(&'static str, &'static [Method])] = &[
+        ("/conversations/{id}", &[Method::GET, Method::DELETE]),
+        ("/ready", &[Method::GET]),
+    ];
     const VARIABLES: &'static [&'static [VarSpec]] = &[elbatt_store::VARIABLES];
     type Error = ApiError;
 

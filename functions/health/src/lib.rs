@@ -44,6 +44,8 @@ impl Health {
 impl Function for Health {
     const NAME: &'static str = "health";
     const METHODS: &'static [Method] = &[Method::GET];
+    const ROUTES: &'static [(&'static str, &'static [Method])] =
+        &[("/health", &[Method::GET]), ("/api/health", &[Method::GET])];
     type Error = ApiError;
 
     /// Reads nothing: health answers even when every other setting is missing.

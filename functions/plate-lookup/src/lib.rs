@@ -200,6 +200,10 @@ fn plate_from(req: &Request) -> Result<Plate, PlateLookupError> {
 impl Function for PlateLookup {
     const NAME: &'static str = "plate-lookup";
     const METHODS: &'static [Method] = &[Method::GET];
+    const ROUTES: &'static [(&'static str, &'static [Method])] = &[
+        ("/plate-lookup", &[Method::GET]),
+        ("/plate-lookup/{plate}", &[Method::GET]),
+    ];
     const VARIABLES: &'static [&'static [VarSpec]] = &[
         elbatt::vehicle::VARIABLES,
         elbatt::limit::VARIABLES,

@@ -10,6 +10,7 @@ mod durability;
 mod faults;
 mod helpers;
 mod hostile;
+mod openapi;
 mod metrics;
 mod llm_debug;
 mod parity;

@@ -55,12 +55,21 @@ pub const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x
 #[derive(Debug, Clone)]
 pub struct OriginalPath(pub String);
 
+/// Public paths (`/chat/{conversation_id}/events`), each with the methods it takes.
+pub type Routes = &'static [(&'static str, &'static [Method])];
+
 /// One serverless function.
 pub trait Function: Send + Sync + Sized + 'static {
     /// Its name: its crate, its mount (`/<name>`) and its log field, e.g. `plate-lookup`.
     const NAME: &'static str;
     /// Methods it serves. `HEAD` is implied by `GET`; `OPTIONS` is answered by [`dispatch`].
     const METHODS: &'static [Method];
+    /// Every public path it answers, as the runner serves it (`/plate-lookup/{plate}`, path
+    /// parameters in braces), with the methods each takes: what `docs/openapi.json` must
+    /// describe. The route table only knows mount prefixes, so local-dev's OpenAPI test checks
+    /// the spec against these, these against the mounts and [`Function::METHODS`], and probes
+    /// each on the running runner.
+    const ROUTES: Routes = &[];
     /// Whether it may answer with a stream. A Scaleway Functions zip cannot deliver one, so its
     /// handler asks such a function for a whole answer instead.
     const STREAMS: bool = false;
@@ -139,6 +148,7 @@ pub type BoxedHttpError = Box<dyn HttpError + Send>;
 pub trait Handler: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn methods(&self) -> &'static [Method];
+    fn routes(&self) -> Routes;
     fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>>;
     fn loggable_path(&self, path: &str) -> String;
     fn status(&self) -> String;
@@ -151,6 +161,9 @@ impl<F: Function> Handler for F {
     }
     fn methods(&self) -> &'static [Method] {
         F::METHODS
+    }
+    fn routes(&self) -> Routes {
+        F::ROUTES
     }
     fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>> {
         Box::pin(async move {
@@ -208,6 +221,25 @@ pub fn request_id(req: &Request) -> Option<&str> {
     req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok())
 }
 
+/// The methods `routes` declares for `path`, where `{name}` stands for one non-empty segment.
+fn route_methods(routes: Routes, path: &str) -> Option<&'static [Method]> {
+    let matches = |template: &str| {
+        let (mut t, mut p) = (template.split('/'), path.split('/'));
+        loop {
+            match (t.next(), p.next()) {
+                (None, None) => return true,
+                (Some(want), Some(got))
+                    if want == got || (want.starts_with('{') && !got.is_empty()) => {}
+                _ => return false,
+            }
+        }
+    };
+    routes
+        .iter()
+        .find(|(template, _)| matches(template))
+        .map(|(_, methods)| *methods)
+}
+
 /// Calls `function` with everything every platform must do around it.
 pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, req: Request) -> Response {
     let request_id: Arc<str> = Arc::from(request_id(&req).unwrap_or("-"));
@@ -228,14 +260,16 @@ async fn dispatch_in_request(
     let started = Instant::now();
     let method = req.method().clone();
     // The full path as the client sent it (the router strips its mount prefix from `uri()`).
-    let path = function.loggable_path(
-        req.extensions()
-            .get::<OriginalPath>()
-            .map_or(req.uri().path(), |p| p.0.as_str()),
-    );
+    let full = req
+        .extensions()
+        .get::<OriginalPath>()
+        .map_or(req.uri().path(), |p| p.0.as_str());
+    // `Allow`, preflights and `405` per path (`OPTIONS /ready` must not offer `DELETE`): the
+    // methods of the declared route this is, else all the function serves.
+    let methods = route_methods(function.routes(), full).unwrap_or(function.methods());
+    let path = function.loggable_path(full);
 
     let origin = cors::allowed_origin(cors, req.headers()).cloned();
-    let methods = function.methods();
     // Only preflights and 405s name the methods: the served path does not build the list.
     let allow = || cors::allow_header(methods);
     let is_head = method == Method::HEAD && !methods.contains(&Method::HEAD);

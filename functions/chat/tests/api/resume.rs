@@ -60,13 +60,20 @@ struct Instance {
 }
 
 fn env(llm: &FakeLlm) -> Env {
+    env_with(llm, "5")
+}
+
+fn env_with(llm: &FakeLlm, turn_timeout_secs: &str) -> Env {
     Env::from_pairs([
         ("OPENAI_BASE_URL".to_owned(), llm.base_url()),
         ("OPENAI_API_KEY".to_owned(), API_KEY.to_owned()),
         ("LLM_CONNECT_TIMEOUT_SECS".into(), "1".into()),
         ("LLM_FIRST_TOKEN_TIMEOUT_SECS".into(), "0.5".into()),
         ("LLM_IDLE_TIMEOUT_SECS".into(), "0.5".into()),
-        ("CHAT_TURN_TIMEOUT_SECS".into(), "5".into()),
+        (
+            "CHAT_TURN_TIMEOUT_SECS".into(),
+            turn_timeout_secs.to_owned(),
+        ),
         ("CHAT_RATE_LIMIT_PER_MINUTE".into(), "10000".into()),
         ("CHAT_RATE_LIMIT_BURST".into(), "10000".into()),
     ])
@@ -74,7 +81,10 @@ fn env(llm: &FakeLlm) -> Env {
 
 impl Instance {
     async fn start(llm: &FakeLlm, store: StoreConfig, resume: ResumeConfig) -> Instance {
-        let env = env(llm);
+        Instance::start_with(store, resume, env(llm)).await
+    }
+
+    async fn start_with(store: StoreConfig, resume: ResumeConfig, env: Env) -> Instance {
         let mut cfg = ChatConfig::from_env(&env).unwrap();
         cfg.clock = Clock::Fixed(NOW);
         let store = Arc::new(Store::new(store));
@@ -387,7 +397,8 @@ async fn expired_events_are_410_unknown_ids_404_and_a_bad_since_400() {
             .await
             .unwrap();
         assert_eq!(post_events.status(), 405);
-        assert_eq!(post_events.headers()["allow"], "GET");
+        let allow = post_events.headers()["allow"].to_str().unwrap();
+        assert!(allow.contains("GET") && !allow.contains("POST"), "{allow}");
         let get_chat = client.get(inst.url("/chat")).send().await.unwrap();
         assert_eq!(get_chat.status(), 405);
         assert_eq!(llm.calls(), 1);
@@ -468,4 +479,161 @@ async fn a_stateless_stream_says_it_cannot_be_resumed_and_stops_when_its_client_
         );
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_whose_conversation_is_erased_meanwhile_leaves_no_events_to_resume() {
+    within(LIMIT, async {
+        let llm = FakeLlm::start(vec![slow_reply()]).await;
+        let dir = temp_dir();
+        let inst = Instance::start(&llm, sqlite(&dir), ResumeConfig::default()).await;
+        let client = client();
+        let conversation = conversation_of(&post(&client, &inst).await);
+        stored_answer(&client, &inst, &conversation).await;
+        // A second turn of the stored conversation, erased while it streams.
+        let resp = client
+            .post(inst.url("/chat"))
+            .header("content-type", "application/json")
+            .body(
+                json!({"message": "Og for bruktbil?", "stream": true,
+                         "conversation_id": conversation})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut rest = first_events(resp, 2).await;
+        let deleted = client
+            .delete(inst.url(&format!("/conversations/{conversation}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        let follow = resume(
+            &client,
+            &inst,
+            &conversation,
+            rest.pop().unwrap().id.as_deref(),
+            None,
+        )
+        .await;
+        let events = sse_of(follow).await;
+        let done = sse_client::only(&events, "done");
+        assert!(done.get("conversation_id").is_none(), "not stored: {done}");
+        let after = resume(&client, &inst, &conversation, None, Some("0")).await;
+        assert_eq!(after.status(), 404, "the erased turn's events are gone");
+    })
+    .await;
+}
+
+/// A typical streamed answer: about 1 KB of text in 4-character deltas (about one token each)
+/// at 40 tokens/s, as gpt-4o-mini streams. Measures the store writes of its turn events and the
+/// bytes one event takes in the database. Run:
+/// `cargo test -p chat --test api resume::measure -- --ignored --nocapture` (with
+/// `TEST_DATABASE_URL` set for PostgreSQL too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (6 s a turn); run it by name"]
+async fn measure_writes_and_bytes_per_event_of_a_typical_answer() {
+    let text = "Batterigarantien på en ny elbil er normalt åtte år eller 160 000 km. ".repeat(15);
+    let chars: Vec<char> = text.chars().collect();
+    let parts: Vec<String> = chars.chunks(4).map(|c| c.iter().collect()).collect();
+    let mut steps = vec![Step::Send(role_chunk(REPORTED_MODEL))];
+    for p in &parts {
+        steps.push(Step::Wait(Duration::from_millis(25)));
+        steps.push(Step::Send(text_chunk(p)));
+    }
+    steps.push(Step::Send(finish_chunk("stop")));
+    steps.push(Step::Send(usage_chunk(40, parts.len() as u64)));
+    steps.push(Step::Send(DONE.to_owned()));
+    let script = Script::sse_steps(steps);
+
+    let mut stores = vec![("sqlite", None)];
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        stores.push(("postgres", Some(url)));
+    }
+    for (engine, url) in stores {
+        let llm = FakeLlm::start(vec![script.clone()]).await;
+        let dir = temp_dir();
+        let cfg = match &url {
+            None => sqlite(&dir),
+            Some(url) => {
+                StoreConfig::from_env(&Env::from_pairs([("DATABASE_URL", url.clone())])).unwrap()
+            }
+        };
+        let env = env_with(&llm, "60");
+        let inst = Instance::start_with(cfg, ResumeConfig::default(), env).await;
+        let before = chat::turns::store_writes();
+        let events = sse_of(post(&client(), &inst).await).await;
+        let writes = chat::turns::store_writes() - before;
+        let conversation = sse_client::only(&events, "done")["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (rows, payload, physical) = match &url {
+            None => {
+                let db = rusqlite::Connection::open(dir.join("elbatt.db")).unwrap();
+                let (rows, payload): (i64, i64) = db
+                    .query_row(
+                        "SELECT count(*), sum(length(conversation_id) + length(turn) + 8 \
+                         + length(name) + length(CAST(data AS BLOB))) FROM turn_events \
+                         WHERE conversation_id = ?1",
+                        [&conversation],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .unwrap();
+                db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+                let pages: i64 = db
+                    .query_row(
+                        "SELECT sum(pgsize) FROM dbstat WHERE name IN \
+                         ('turn_events', 'sqlite_autoindex_turn_events_1')",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap_or(-1);
+                (rows, payload, pages)
+            }
+            Some(url) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                let row = client
+                    .query_one(
+                        "SELECT count(*), sum(pg_column_size(e.*))::BIGINT FROM turn_events e \
+                         WHERE conversation_id = $1",
+                        &[&conversation],
+                    )
+                    .await
+                    .unwrap();
+                (row.get(0), row.get(1), -1)
+            }
+        };
+        let n = events.len() as i64;
+        assert_eq!(rows, n, "every event stored");
+        let physical = if physical > 0 {
+            format!(
+                "; table + primary key on disk {physical} B = {} B/event",
+                physical / n
+            )
+        } else {
+            String::new()
+        };
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "MEASURED {engine}: {n} events ({} B of answer text), {writes} store writes for the \
+             turn, {} B/event stored (row payload{}){physical}",
+            text.len(),
+            payload / n,
+            if engine == "postgres" {
+                ", pg_column_size"
+            } else {
+                ""
+            }
+        );
+        assert!(
+            writes < n as u64 / 4,
+            "batched: {writes} writes for {n} events"
+        );
+    }
 }
