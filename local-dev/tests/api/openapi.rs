@@ -386,6 +386,24 @@ fn conforms(spec: &Value, seen: &Seen) {
                 .unwrap_or_else(|e| panic!("{what}: {} data is not JSON ({e})", ev.name));
             v.expect_valid(schema, &data, &format!("{what} event {}", ev.name));
         }
+        // Every event carries `id: <turn>:<seq>` (what a client resumes from): one turn, its
+        // sequence numbers counting up by one.
+        let ids: Vec<(&str, u64)> = evs
+            .iter()
+            .map(|e| {
+                let id = e.id.as_deref();
+                let parsed = id
+                    .and_then(|id| id.rsplit_once(':'))
+                    .and_then(|(turn, seq)| Some((turn, seq.parse().ok()?)));
+                parsed.unwrap_or_else(|| panic!("{what}: event {} has id {id:?}", e.name))
+            })
+            .collect();
+        for pair in ids.windows(2) {
+            assert!(
+                pair[0].0 == pair[1].0 && pair[1].1 == pair[0].1 + 1,
+                "{what}: ids {ids:?}"
+            );
+        }
         let last = &evs.last().unwrap().name;
         assert!(
             last == "done" || last == "error",
