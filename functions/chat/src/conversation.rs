@@ -8,7 +8,8 @@
 //!   `CHAT_MAX_HISTORY_TURNS` and `CHAT_MAX_HISTORY_CHARS`); unknown → `404`.
 //! - Store down: a continuing conversation cannot be answered (`503`); a new one is answered
 //!   without being stored (`done` then has no `conversation_id`), logged once by the store.
-//! - A turn that ends in an error is not stored; nor is one whose client left before `done`.
+//! - A turn that ends in an error is not stored. One whose client left goes on and is stored
+//!   ([`crate::turns`] keeps reading it until `done` or the turn timeout).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -120,8 +121,9 @@ fn stored(h: &HistoryItem, at: i64) -> NewMessage {
     m
 }
 
-/// Passes a turn's events from the assistant to the client, storing the turn before `done`.
-/// Stops (dropping `from`, which stops the turn) as soon as the client is gone.
+/// Passes a turn's events from the assistant on (to [`crate::turns`]), storing the turn before
+/// `done`. Stops (dropping `from`, which stops the turn) when its reader is gone: only a stateless
+/// turn's reader leaves early.
 pub async fn record(
     store: Arc<Store>,
     plan: Plan,
