@@ -297,6 +297,25 @@ test("after a reload the conversation is restored; at 375 px it fills the screen
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
+test("dark mode and reduced motion are followed", async () => {
+  const look = () =>
+    shadow((root) => {
+      const p = root.querySelector(".p");
+      const s = getComputedStyle(p);
+      return { bg: s.backgroundColor, animation: s.animationName };
+    });
+  await page.emulateMedia({ colorScheme: "light", reducedMotion: "no-preference" });
+  const light = await look();
+  assert.equal(light.bg, "rgb(255, 255, 255)");
+  assert.equal(light.animation, "in");
+  await page.emulateMedia({ colorScheme: "dark", reducedMotion: "reduce" });
+  const dark = await look();
+  assert.equal(dark.bg, "rgb(28, 33, 38)");
+  assert.equal(dark.animation, "none", "no slide-in when motion is reduced");
+  await page.screenshot({ path: join(ARTIFACTS, "widget-dark.png") });
+  await page.emulateMedia({ colorScheme: "light", reducedMotion: "no-preference" });
+});
+
 test("Slett samtalen erases it on the server in one click and forgets the id", async () => {
   const id = await page.evaluate(() => ElbattChat.conversationId());
   await nextEvent(page, "deleted");

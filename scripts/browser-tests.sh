@@ -95,6 +95,6 @@ fi
 echo "browser-tests: screenshots in target/e2e/: $(cd target/e2e && echo ./*.png)"
 if (( update_docs )); then
   mkdir -p docs/img
-  cp target/e2e/widget-desktop.png target/e2e/widget-375.png docs/img/
+  cp target/e2e/widget-desktop.png target/e2e/widget-375.png target/e2e/widget-dark.png docs/img/
   echo "browser-tests: copied to docs/img/"
 fi
