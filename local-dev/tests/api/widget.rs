@@ -42,6 +42,21 @@ async fn widget_js_is_served_with_a_strong_etag_short_caching_and_304_on_revalid
         .unwrap();
     assert_eq!(changed.status(), 200);
 
+    // A page on another origin may read what the widget needs from a streamed reply.
+    let cors = app
+        .client
+        .get(app.url("/widget.js"))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    let exposed = cors.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    for h in ["retry-after", "x-conversation-id", "x-elbatt-resume"] {
+        assert!(exposed.contains(h), "{exposed}");
+    }
+
     let below = app.get("/widget.js/x").await;
     assert_eq!(below.status(), 404);
     let head = app.client.head(app.url("/widget.js")).send().await.unwrap();

@@ -30,9 +30,13 @@ pub(crate) fn decorate(resp: &mut Response, origin: Option<&HeaderValue>) {
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = origin {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        // The widget reads these across origins: the wait after a 429, and the conversation a
+        // streamed turn belongs to and whether it can be resumed, before its `done` arrives.
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-request-id, retry-after"),
+            HeaderValue::from_static(
+                "x-request-id, retry-after, x-conversation-id, x-elbatt-resume",
+            ),
         );
     }
 }
