@@ -17,7 +17,7 @@ export FAKE_LOG="$tmp/calls.log" FAKE_STATE="$tmp/state"
 # scripts/smoke.sh is tested with the real curl against scripts/tests/fake_elbatt.py.
 real_path="$PATH"
 export PATH="$fakes:$PATH" SCW_POLL_INTERVAL=0 SMOKE_SCRIPT="$fakes/smoke.sh"
-unset SCW_PROFILE VEGVESEN_API_KEY OPENAI_API_KEY SCW_SECRET_KEY REBIND_DOMAIN SKIP_SMOKE DATABASE_URL DATABASE_URL_FILE
+unset SCW_PROFILE VEGVESEN_API_KEY OPENAI_API_KEY SCW_SECRET_KEY REBIND_DOMAIN SKIP_SMOKE DATABASE_URL DATABASE_URL_FILE ADMIN_TOKEN PUBLISHED_EDIT_TOKEN
 
 CONTAINER=3f1c2b9a-6d4e-4c1a-9b2f-8e7d6c5b4a39
 VEG_SECRET="veg-$RANDOM-s3cr3t-value"
@@ -301,7 +301,7 @@ finish
 # scripts/deploy-functions.sh (small stand-in zips; packaging is tested by test-function-zips.sh)
 
 mkdir -p "$tmp/dist"
-for fn in health plate-lookup chat conversations; do
+for fn in health plate-lookup chat conversations scenarios; do
   head -c $((1000 + ${#fn})) /dev/zero >"$tmp/dist/$fn.zip"
 done
 fnenv=(SKIP_PACKAGE=1 DIST="$tmp/dist")
@@ -331,7 +331,7 @@ grep -qi "^content-type: application/octet-stream$" "$FAKE_STATE/upload-headers"
   || problems+=("the upload's header file has no Content-Type")
 never_says "$VEG_SECRET"
 never_says "$LLM_SECRET"
-says "deployed: health plate-lookup chat conversations"
+says "deployed: health plate-lookup chat conversations scenarios"
 finish
 
 begin "deploy-functions.sh: DATABASE_URL, when set, is a secret of every function but health and replaces STORE=memory"
@@ -343,6 +343,18 @@ called "create .*name=conversations .*secret-environment-variables.0.key=DATABAS
 not_called "create .*name=health .*DATABASE_URL"
 not_called "environment-variables.STORE=memory"
 never_says "db-s3cr3t-77"
+finish
+
+begin "deploy-functions.sh: ADMIN_TOKEN and PUBLISHED_EDIT_TOKEN, when set, are secrets of scenarios only"
+adm="adm-$(printf 't%.0s' {1..20})" edt="edt-$(printf 'e%.0s' {1..20})"
+run success "${fnenv[@]}" VEGVESEN_API_KEY="$VEG_SECRET" OPENAI_API_KEY="$LLM_SECRET" ADMIN_TOKEN="$adm" PUBLISHED_EDIT_TOKEN="$edt" -- "$root/scripts/deploy-functions.sh"
+want_rc 0
+called "create .*name=scenarios .*secret-environment-variables.0.key=ADMIN_TOKEN secret-environment-variables.0.value=$adm"
+called "create .*name=scenarios .*secret-environment-variables.1.key=PUBLISHED_EDIT_TOKEN secret-environment-variables.1.value=$edt"
+not_called "create .*name=chat .*ADMIN_TOKEN"
+not_called "create .*name=conversations .*PUBLISHED_EDIT_TOKEN"
+never_says "$adm"
+never_says "$edt"
 finish
 
 begin "deploy-functions.sh: existing functions are updated (redeploy=false), not created"
@@ -582,7 +594,7 @@ finish
 # ---------------------------------------------------------------------------------------------
 # What CI pulls from PyPI is pinned
 
-begin "CI's pip installs all go through scripts/requirements-ci.txt, where every tool is pinned =="
+begin "CI's pip installs all go through scripts/requirements-ci.txt (every tool pinned ==) or requirements-schemathesis.txt (== and a hash)"
 reqs="$root/scripts/requirements-ci.txt"
 if [[ ! -f "$reqs" ]]; then
   problems+=("scripts/requirements-ci.txt is missing")
@@ -591,8 +603,15 @@ else
     [[ "$line" =~ ^[A-Za-z0-9._-]+==[0-9][A-Za-z0-9.]*$ ]] || problems+=("not pinned with ==x.y.z: $line")
   done < <(grep -vE '^[[:space:]]*(#|$)' "$reqs")
 fi
+# schemathesis and its dependencies, installed with --require-hashes: `name==x.y \` then its hash.
+hashed="$root/scripts/requirements-schemathesis.txt"
+while IFS= read -r line; do
+  [[ "$line" =~ ^[A-Za-z0-9._-]+==[0-9][A-Za-z0-9.]*\ \\$ || "$line" =~ ^\ +--hash=sha256:[0-9a-f]{64}$ ]] \
+    || problems+=("requirements-schemathesis.txt: not ==x.y.z with a sha256 hash: $line")
+done < <(grep -vE '^[[:space:]]*(#|$)' "$hashed")
 while IFS= read -r hit; do
-  [[ "$hit" == *" -c scripts/requirements-ci.txt "* || "$hit" == *" -r scripts/requirements-ci.txt"* ]] \
+  [[ "$hit" == *" -c scripts/requirements-ci.txt "* || "$hit" == *" -r scripts/requirements-ci.txt"* \
+    || "$hit" == *" --require-hashes -r scripts/requirements-schemathesis.txt"* ]] \
     || problems+=("pip install without scripts/requirements-ci.txt: $hit")
 done < <(cd "$root" && grep -rnE '(^|[[:space:]])(python3? -m pip|pip3?) install ' scripts .ci \
   --include='*.sh' --include=run | grep -vE '^[^:]+:[0-9]+:[[:space:]]*#|echo ' || true)

@@ -19,6 +19,8 @@ use crate::helpers::{TestApp, client};
 
 /// The methods an operation may have (`HEAD` and `OPTIONS` are implied for every path).
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+/// The scenarios admin token of these tests.
+const ADMIN: &str = "openapi-test-admin-token";
 /// The router's own 404, as opposed to a function's.
 const NO_ROUTE: &str = "no function is mounted at this path";
 
@@ -290,8 +292,23 @@ async fn call(
     path: &str,
     body: Option<&str>,
 ) -> Seen {
+    call_with(app, template, method, path, body, None).await
+}
+
+/// [`call`] with a bearer token.
+async fn call_with(
+    app: &TestApp,
+    template: &'static str,
+    method: &'static str,
+    path: &str,
+    body: Option<&str>,
+    bearer: Option<&str>,
+) -> Seen {
     let m = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
     let mut req = app.client.request(m, app.url(path));
+    if let Some(token) = bearer {
+        req = req.bearer_auth(token);
+    }
     if let Some(b) = body {
         req = req
             .header("content-type", "application/json")
@@ -378,13 +395,18 @@ fn conforms(spec: &Value, seen: &Seen) {
     if media == "text/event-stream" {
         let evs = events(&seen.body);
         assert!(!evs.is_empty(), "{what}: no events in {:?}", seen.body);
+        // The schema describes one event as OpenAPI 3.1 tools read a stream: `event`, `id`
+        // and `data` (JSON, checked against its `contentSchema`).
         for ev in &evs {
-            let schema = entry["x-elbatt-sse-events"]
-                .get(&ev.name)
-                .unwrap_or_else(|| panic!("{what}: event {} not declared", ev.name));
-            let data: Value = serde_json::from_str(&ev.data)
-                .unwrap_or_else(|e| panic!("{what}: {} data is not JSON ({e})", ev.name));
-            v.expect_valid(schema, &data, &format!("{what} event {}", ev.name));
+            let mut event = serde_json::json!({"event": ev.name, "data": ev.data});
+            if let Some(id) = &ev.id {
+                event["id"] = id.clone().into();
+            }
+            v.expect_valid(
+                &entry["schema"],
+                &event,
+                &format!("{what} event {}", ev.name),
+            );
         }
         // Every event carries `id: <turn>:<seq>` (what a client resumes from): one turn, its
         // sequence numbers counting up by one.
@@ -409,10 +431,13 @@ fn conforms(spec: &Value, seen: &Seen) {
             last == "done" || last == "error",
             "{what}: ends with {last}"
         );
-    } else {
+    } else if media == "application/json" {
         let body: Value = serde_json::from_str(&seen.body)
             .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", seen.body));
         v.expect_valid(&entry["schema"], &body, &what);
+    } else {
+        // Text (Prometheus): the body as one string.
+        v.expect_valid(&entry["schema"], &Value::String(seen.body.clone()), &what);
     }
 }
 
@@ -575,6 +600,22 @@ impl Validator<'_> {
                         }
                     }
                 }
+                "contentMediaType" => {
+                    assert_eq!(
+                        s, "application/json",
+                        "{at}: only JSON content is known here"
+                    );
+                    if let (Some(text), Some(inner)) = (v.as_str(), schema.get("contentSchema")) {
+                        match serde_json::from_str::<Value>(text) {
+                            Ok(parsed) => {
+                                self.check(inner, &parsed, &format!("{at}(json)"), errors)
+                            }
+                            Err(e) => errors.push(format!("{at}: not JSON ({e}): {text}")),
+                        }
+                    }
+                }
+                // Read with `contentMediaType`.
+                "contentSchema" => {}
                 "pattern" => {
                     if let Some(x) = v.as_str() {
                         let p = s.as_str().unwrap();
@@ -619,6 +660,22 @@ fn pattern_matches(pattern: &str, s: &str) -> bool {
                 && s.bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         }
+        "^[0-9a-f]{16}:[0-9]+$" => s.split_once(':').is_some_and(|(turn, seq)| {
+            turn.len() == 16
+                && turn
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && !seq.is_empty()
+                && seq.bytes().all(|b| b.is_ascii_digit())
+        }),
+        "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$" => {
+            let edge =
+                |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            edge(s.bytes().next())
+                && edge(s.bytes().last())
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        }
         other => panic!(
             "the pattern {other} is not known to this test's validator: add it to pattern_matches"
         ),
@@ -646,6 +703,9 @@ async fn real_responses_match_the_schemas() {
     let app = TestApp::spawn(&[
         ("VEGVESEN_API_KEY", "test"),
         ("VEGVESEN_ENDPOINT", &endpoint),
+        ("ADMIN_TOKEN", ADMIN),
+        ("CHAT_RATE_LIMIT_BURST", "100"),
+        ALL_ON[0],
     ])
     .await;
     let mut seen = vec![
@@ -721,6 +781,20 @@ async fn real_responses_match_the_schemas() {
         assert!(names.contains(&name.to_owned()), "{names:?}");
     }
     seen.push(stream);
+    // The stream's first event is `<turn>:1`: resume after it.
+    let resume = format!("/chat/{id}/events?since=1");
+    seen.push(call(&app, "/chat/{conversation_id}/events", "get", &resume, None).await);
+    let unknown = format!("/chat/{}/events", "f".repeat(64));
+    seen.push(
+        call(
+            &app,
+            "/chat/{conversation_id}/events",
+            "get",
+            &unknown,
+            None,
+        )
+        .await,
+    );
     let conv = format!("/conversations/{id}");
     seen.push(call(&app, "/conversations/{id}", "get", &conv, None).await);
     seen.push(call(&app, "/conversations/{id}", "delete", &conv, None).await);
@@ -735,13 +809,94 @@ async fn real_responses_match_the_schemas() {
         )
         .await,
     );
+    let sc = "/api/scenarios/{id}";
+    let scenario = r#"{"id":"test-one","name":"Test","system_prompt":"Svar kort."}"#;
+    let published = r#"{"name":"Test","system_prompt":"Svar kortere.","tags":["published"]}"#;
+    for s in [
+        call(&app, "/api/scenarios", "get", "/api/scenarios", None).await,
+        call(&app, sc, "get", "/api/scenarios/default", None).await,
+        call(
+            &app,
+            "/api/scenarios/{id}/history",
+            "get",
+            "/api/scenarios/default/history",
+            None,
+        )
+        .await,
+        call(
+            &app,
+            "/api/scenarios",
+            "post",
+            "/api/scenarios",
+            Some(scenario),
+        )
+        .await,
+        call_with(
+            &app,
+            "/api/scenarios",
+            "post",
+            "/api/scenarios",
+            Some(scenario),
+            Some(ADMIN),
+        )
+        .await,
+        call_with(
+            &app,
+            "/api/scenarios",
+            "post",
+            "/api/scenarios",
+            Some(scenario),
+            Some(ADMIN),
+        )
+        .await,
+        call_with(
+            &app,
+            sc,
+            "put",
+            "/api/scenarios/test-one",
+            Some("{}"),
+            Some(ADMIN),
+        )
+        .await,
+        call_with(
+            &app,
+            sc,
+            "put",
+            "/api/scenarios/test-one",
+            Some(published),
+            Some(ADMIN),
+        )
+        .await,
+        call_with(
+            &app,
+            sc,
+            "delete",
+            "/api/scenarios/test-one",
+            None,
+            Some(ADMIN),
+        )
+        .await,
+        call_with(
+            &app,
+            sc,
+            "delete",
+            "/api/scenarios/default",
+            None,
+            Some(ADMIN),
+        )
+        .await,
+        call(&app, sc, "get", "/api/scenarios/default", None).await,
+        call(&app, "/metrics", "get", "/metrics", None).await,
+    ] {
+        seen.push(s);
+    }
     let statuses: Vec<u16> = seen.iter().map(|s| s.status).collect();
     // Each status above is one the test means to reach; a change shows here first.
     assert_eq!(
         statuses,
         [
-            200, 200, 405, 200, 200, 200, 200, 400, 400, 404, 400, 400, 200, 200, 200, 204, 404,
-            404
+            200, 200, 405, 200, 200, 200, 200, 400, 400, 404, 400, 400, 200, 200, 200, 404, 200,
+            204, 404, 404, 200, 200, 200, 401, 201, 409, 400, 200, 423, 204, 404, 200
         ],
         "statuses"
     );
@@ -777,6 +932,17 @@ fn the_schema_check_catches_what_is_wrong() {
         !v.errors(&vehicle, &serde_json::json!({"plate": "EC47213"}))
             .is_empty(),
         "neither vehicle nor error"
+    );
+    let event = serde_json::json!({"$ref": "#/components/schemas/ChatEvent"});
+    let delta = |data: &str| serde_json::json!({"event": "delta", "id": "0123456789abcdef:1", "data": data});
+    assert!(v.errors(&event, &delta(r#"{"text":"hei"}"#)).is_empty());
+    assert!(
+        !v.errors(&event, &delta(r#"{"txt":"hei"}"#)).is_empty(),
+        "data off its schema"
+    );
+    assert!(
+        !v.errors(&event, &delta("not json")).is_empty(),
+        "data not JSON"
     );
     let unknown = std::panic::catch_unwind(|| {
         Validator { root: &spec }.errors(&serde_json::json!({"uniqueItems": true}), &Value::Null)
