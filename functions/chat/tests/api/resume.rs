@@ -119,13 +119,29 @@ fn sqlite(dir: &std::path::Path) -> StoreConfig {
     }
 }
 
-fn temp_dir() -> std::path::PathBuf {
+/// A directory for one test's SQLite file, removed when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> TempDir {
     let dir = std::env::temp_dir().join(format!(
         "elbatt-resume-{}",
         elbatt_store::ConversationId::generate()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 fn client() -> reqwest::Client {
@@ -636,4 +652,73 @@ async fn measure_writes_and_bytes_per_event_of_a_typical_answer() {
             "batched: {writes} writes for {n} events"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_is_rate_limited_per_client_like_chat_and_costs_no_model_call() {
+    within(LIMIT, async {
+        let app = App::start(
+            vec![slow_reply()],
+            &[
+                ("CHAT_RATE_LIMIT_PER_MINUTE", "1"),
+                ("CHAT_RATE_LIMIT_BURST", "1"),
+            ],
+        )
+        .await;
+        let id = elbatt_store::ConversationId::generate();
+        let get = || {
+            app.client
+                .get(app.server.url(&format!("/chat/{id}/events")))
+                .send()
+        };
+        assert_eq!(
+            get().await.unwrap().status(),
+            400,
+            "admitted (no store here)"
+        );
+        let refused = get().await.unwrap();
+        assert_eq!(refused.status(), 429);
+        assert!(refused.headers().contains_key("retry-after"));
+        let chat = app.post(&json!({"message": "Hei"})).send().await.unwrap();
+        assert_eq!(chat.status(), 429, "one limit for chat and resume");
+        assert_eq!(app.llm.calls(), 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_over_the_bounds_streams_whole_but_cannot_be_resumed() {
+    within(LIMIT, async {
+        let llm = FakeLlm::start(vec![slow_reply()]).await;
+        let dir = temp_dir();
+        let bounded = ResumeConfig {
+            max_events: 4,
+            ..ResumeConfig::default()
+        };
+        let inst = Instance::start(&llm, sqlite(&dir), bounded).await;
+        let client = client();
+        let resp = post(&client, &inst).await;
+        let conversation = conversation_of(&resp);
+        let events = sse_of(resp).await;
+        assert_eq!(
+            sse_client::text(&events),
+            PARTS.concat(),
+            "the client got it all"
+        );
+        let resp = resume(&client, &inst, &conversation, None, Some("0")).await;
+        assert_eq!(resp.status(), 410);
+        assert_eq!(json_of(resp).await["error"]["code"], "resume_expired");
+        let bytes = ResumeConfig {
+            max_bytes: 50,
+            ..ResumeConfig::default()
+        };
+        let dir = temp_dir();
+        let inst = Instance::start(&llm, sqlite(&dir), bytes).await;
+        let resp = post(&client, &inst).await;
+        let conversation = conversation_of(&resp);
+        sse_of(resp).await;
+        let resp = resume(&client, &inst, &conversation, None, Some("0")).await;
+        assert_eq!(resp.status(), 410, "CHAT_RESUME_MAX_BYTES");
+    })
+    .await;
 }
