@@ -7,16 +7,18 @@
 #   `get-upload-url`, upload the zip (curl PUT), deploy, wait until `ready` or fail with the
 #   function's error_message and build_message (Scaleway compiles the crate: allow ~40 min).
 #
-#   scripts/deploy-functions.sh [health|plate-lookup|chat|conversations ...]   # default: all
+#   scripts/deploy-functions.sh [health|plate-lookup|chat|conversations|scenarios ...]   # default: all
 #
 # Environment: REGION (fr-par); NAMESPACE (elbatt-functions); ENV_FILE (deploy/scaleway.env);
 # DIST (dist/; SKIP_PACKAGE=1 uploads the zips already there); MEMORY_HEALTH (128),
-# MEMORY_PLATE_LOOKUP (256), MEMORY_CHAT (512), MEMORY_CONVERSATIONS (256) in MB, one of Scaleway's tiers; MAX_SCALE (5);
+# MEMORY_PLATE_LOOKUP (256), MEMORY_CHAT (512), MEMORY_CONVERSATIONS (256), MEMORY_SCENARIOS (256) in MB, one of Scaleway's tiers; MAX_SCALE (5);
 # FUNCTION_TIMEOUT (2700 s of build + deploy); SCW_PROFILE.
 # Secrets (environment, else typed without echo; all or none, ALLOW_PARTIAL_SECRETS=1): plate-lookup
 # gets VEGVESEN_API_KEY, chat gets VEGVESEN_API_KEY and OPENAI_API_KEY; DATABASE_URL, only when set,
 # goes to every function but health (and drops deploy/scaleway.env's STORE=memory); DATABASE_URL_FILE
-# (scripts/create-database.sh) gives it from a file. As with deploy.sh they are scw arguments (scw cannot read
+# (scripts/create-database.sh) gives it from a file. ADMIN_TOKEN and PUBLISHED_EDIT_TOKEN, only when
+# set, go to scenarios (never asked: without them its writes are refused and published scenarios
+# locked; without DATABASE_URL each function has its own memory store, so chat cannot see them). As with deploy.sh they are scw arguments (scw cannot read
 # them from a file): never echoed or logged, but visible in this machine's process list while
 # scw runs. The zip upload's X-Auth-Token goes to curl in a header file, not on its command line.
 set -euo pipefail
@@ -39,7 +41,7 @@ functions=("$@")
 memory_for() {
   local var v
   var="MEMORY_$(tr 'a-z-' 'A-Z_' <<<"$1")"
-  case "$1" in health) v=128 ;; plate-lookup | conversations) v=256 ;; *) v=512 ;; esac
+  case "$1" in health) v=128 ;; plate-lookup | conversations | scenarios) v=256 ;; *) v=512 ;; esac
   v="${!var:-$v}"
   # Only these memory:vCPU pairs exist (docs/upstreams/scaleway.md#functions-limits).
   [[ " 128 256 512 1024 2048 3072 4096 " == *" $v "* ]] || die "$var=$v is not a Functions memory tier (128 256 512 1024 2048 3072 4096)"
@@ -101,7 +103,7 @@ step "1/3 prerequisites"
 scw_require || exit 1
 need curl "apt-get install curl"
 for fn in "${functions[@]}"; do
-  case "$fn" in health | plate-lookup | chat | conversations) ;; *) die "unknown function $fn" ;; esac
+  case "$fn" in health | plate-lookup | chat | conversations | scenarios) ;; *) die "unknown function $fn" ;; esac
   memory_for "$fn" >/dev/null
 done
 runtimes="$(scw_run function runtime list region="$REGION")" || exit 1
@@ -186,6 +188,16 @@ for fn in "${functions[@]}"; do
   # Optional, never asked for: the shared store (docs/state.md) for the functions that use it.
   if [[ -n "${DATABASE_URL:-}" && "$fn" != health ]]; then
     args+=("secret-environment-variables.$i.key=DATABASE_URL" "secret-environment-variables.$i.value=$DATABASE_URL")
+    i=$((i + 1))
+  fi
+  # Optional, never asked for: the scenarios admin and edit tokens (docs/scenarios.md).
+  if [[ "$fn" == scenarios ]]; then
+    for name in ADMIN_TOKEN PUBLISHED_EDIT_TOKEN; do
+      if [[ -n "${!name:-}" ]]; then
+        args+=("secret-environment-variables.$i.key=$name" "secret-environment-variables.$i.value=${!name}")
+        i=$((i + 1))
+      fi
+    done
   fi
   existing="$(scw_run function function list namespace-id="$ns_id" name="$fn" region="$REGION")" || exit 1
   fn_id="$(jq -r --arg n "$fn" '[.[] | select(.name == $n) | .id][0] // empty' <<<"$existing")"
