@@ -2,6 +2,7 @@
 // playwright-core (no downloaded browser). scripts/browser-tests.sh starts the runner against
 // fake upstreams and runs this file with node's test runner; it sets:
 //   RUNNER_URL   the runner (e.g. http://127.0.0.1:40123), with a small chat rate limit
+//   BUDGET_RUNNER_URL  a runner whose daily token budget is spent by its first answer
 //   ARTIFACTS    where screenshots go (target/e2e)
 //   CHROMIUM     the browser (default /usr/bin/chromium)
 // The tests run in order and share one page: each step is what a person would do next.
@@ -334,4 +335,36 @@ test("the playground and the widget made no request outside the runner", () => {
   const outside = requests.filter((r) => !r.url.startsWith("data:") && new URL(r.url).origin !== origin);
   assert.deepEqual(outside, []);
   assert.ok(requests.some((r) => r.url === origin + "/widget.js"));
+});
+
+test("once the day's token budget is spent, the answer says it comes from offline mode", async (t) => {
+  if (!process.env.BUDGET_RUNNER_URL) return t.skip("BUDGET_RUNNER_URL is not set");
+  const p = await context.newPage();
+  try {
+    await p.goto(process.env.BUDGET_RUNNER_URL + "/");
+    await p.evaluate(() => ElbattChat.open());
+    const turn = async (text) => {
+      await nextEvent(p, "done", "error");
+      await p.keyboard.type(text);
+      await p.keyboard.press("Enter");
+      return awaitEvent(p);
+    };
+    const first = await turn("Hvor lenge varer batterigarantien?");
+    assert.equal(first.detail.data.mode, "model");
+    assert.equal(first.detail.data.conversation_id, undefined, "no store on this runner");
+    // Without a store the widget keeps the turns for the page and sends them as history.
+    const sent = p.evaluate(
+      () => new Promise((r) => document.addEventListener("elbatt:request", (e) => r(e.detail.body), { once: true })),
+    );
+    const second = await turn("Hva er vinterrekkevidde?");
+    const body = await sent;
+    assert.equal(body.history.length, 2);
+    assert.equal(body.conversation_id, undefined);
+    assert.equal(second.detail.data.mode, "offline");
+    assert.equal(second.detail.data.offline_reason, "budget_spent");
+    const note = await p.evaluate(() => [...document.getElementById("elbatt-chat").shadowRoot.querySelectorAll(".note")].map((n) => n.textContent));
+    assert.deepEqual(note, ["Svaret kommer fra Elbatts innebygde spørsmål og svar (frakoblet modus): dagens kvote for KI-svar er brukt opp."]);
+  } finally {
+    await p.close();
+  }
 });

@@ -4,7 +4,8 @@
 # Builds the runner and bench's fake-upstream, starts on 127.0.0.1 (port 0):
 #   - fake-upstream --tool-calls: a fake LLM that streams its answer in several chunks and calls
 #     lookup_vehicle for a plate in the question, and a fake Statens vegvesen (EC47213 known);
-#   - the runner pointed at it, with a fresh SQLite store and a small chat rate limit;
+#   - the runner pointed at it, with a fresh SQLite store and a small chat rate limit, and a
+#     second one whose daily token budget is spent after one answer;
 # then runs e2e/widget.test.mjs (node's test runner, playwright-core driving Debian's headless
 # Chromium; no browser is downloaded). Screenshots go to target/e2e/.
 #
@@ -65,26 +66,34 @@ wait_for() {
 pids+=($!)
 up_port="$(wait_for "$work/up.out" 'port=')" || { echo "browser-tests: fake-upstream did not start" >&2; cat "$work/up.err" >&2; exit 1; }
 
-# The runner starts in an empty directory (no developer's .env) with only these variables.
-mkdir -p "$work/runner"
-(
-  cd "$work/runner"
-  exec env -i PATH="$PATH" HOME="${HOME:-/root}" RUST_LOG=info \
-    DATABASE_PATH="$work/runner/elbatt.db" \
-    OPENAI_API_KEY=fake-key OPENAI_BASE_URL="http://127.0.0.1:$up_port/v1" \
-    OPENAI_MODEL=fake-model LLM_MODELS_INCLUDE=fake-model-large \
-    VEGVESEN_API_KEY=fake-key VEGVESEN_ENDPOINT="http://127.0.0.1:$up_port/enkeltoppslag/kjoretoydata" \
-    CHAT_RATE_LIMIT_PER_MINUTE=6 CHAT_RATE_LIMIT_BURST=6 \
-    "$root/target/debug/local-dev" --port 0
-) >"$work/runner.out" 2>"$work/runner.err" &
-pids+=($!)
-addr="$(wait_for "$work/runner.err" 'addr=')" || { echo "browser-tests: the runner did not start" >&2; cat "$work/runner.out" "$work/runner.err" >&2; exit 1; }
+# A runner in an empty directory (no developer's .env) with only the variables given: `name`,
+# then VAR=value pairs. Prints its address.
+start_runner() {
+  local name="$1"
+  shift
+  mkdir -p "$work/$name"
+  (
+    cd "$work/$name"
+    exec env -i PATH="$PATH" HOME="${HOME:-/root}" RUST_LOG=info \
+      OPENAI_API_KEY=fake-key OPENAI_BASE_URL="http://127.0.0.1:$up_port/v1" \
+      OPENAI_MODEL=fake-model LLM_MODELS_INCLUDE=fake-model-large \
+      VEGVESEN_API_KEY=fake-key VEGVESEN_ENDPOINT="http://127.0.0.1:$up_port/enkeltoppslag/kjoretoydata" \
+      "$@" "$root/target/debug/local-dev" --port 0
+  ) >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  wait_for "$work/$name.err" 'addr=' || { echo "browser-tests: the $name runner did not start" >&2; cat "$work/$name.out" "$work/$name.err" >&2; return 1; }
+}
+# The main one: a fresh SQLite store and a small chat rate limit.
+addr="$(start_runner runner DATABASE_PATH="$work/runner/elbatt.db" CHAT_RATE_LIMIT_PER_MINUTE=6 CHAT_RATE_LIMIT_BURST=6)"
+# One whose daily token budget is spent by its first answer (the offline-mode note). STORE=off: a
+# per-instance budget (a shared one reserves a whole answer ahead), and the widget without a store.
+budget_addr="$(start_runner budget STORE=off CHAT_DAILY_TOKEN_BUDGET=1)"
 
 mkdir -p target/e2e
 status=0
 (
   cd e2e
-  RUNNER_URL="http://$addr" ARTIFACTS="$root/target/e2e" CHROMIUM="$(command -v chromium)" \
+  RUNNER_URL="http://$addr" BUDGET_RUNNER_URL="http://$budget_addr" ARTIFACTS="$root/target/e2e" CHROMIUM="$(command -v chromium)" \
     node --test --test-concurrency=1 widget.test.mjs
 ) || status=$?
 if (( status != 0 )); then
