@@ -368,3 +368,52 @@ test("once the day's token budget is spent, the answer says it comes from offlin
     await p.close();
   }
 });
+
+test("each failure is explained in Norwegian (responses stubbed in the browser)", async () => {
+  const p = await context.newPage();
+  try {
+    await p.goto(RUNNER + "/");
+    await p.evaluate(() => ElbattChat.open());
+    const alertOf = () => p.evaluate(() => document.getElementById("elbatt-chat").shadowRoot.querySelector("[role=alert]").textContent);
+    const attempt = async (reply, text = "Hei") => {
+      await p.unroute("**/chat");
+      await p.route("**/chat", reply);
+      await nextEvent(p, "done", "error");
+      await p.evaluate(() => (document.getElementById("elbatt-chat").shadowRoot.querySelector("textarea").value = ""));
+      await p.keyboard.type(text);
+      await p.keyboard.press("Enter");
+      return Promise.race([awaitEvent(p), new Promise((r) => setTimeout(() => r(null), 3000))]);
+    };
+    const json = (status, body) => (route) =>
+      route.fulfill({ status, contentType: "application/json", body: JSON.stringify(body) });
+
+    await attempt((route) => route.abort("internetdisconnected"));
+    assert.match(await alertOf(), /^Mistet forbindelsen\. Sjekk nettet og prøv igjen\. Meldingen ble ikke sendt/);
+    await attempt(json(502, { error: { code: "upstream_error" } }));
+    assert.match(await alertOf(), /^Assistenten svarer ikke akkurat nå\./);
+    await attempt(json(503, { error: { code: "store_unavailable" } }));
+    assert.match(await alertOf(), /^Samtalen kan ikke hentes eller lagres akkurat nå\./);
+    await attempt(json(400, { error: { code: "message_too_long" } }));
+    assert.match(await alertOf(), /^Meldingen er for lang\./);
+    await attempt(json(404, { error: { code: "conversation_not_found" } }));
+    assert.match(await alertOf(), /^Den forrige samtalen finnes ikke lenger\./);
+    // An error event after the answer began.
+    await attempt((route) =>
+      route.fulfill({
+        status: 200,
+        contentType: "text/event-stream",
+        body: 'event: delta\ndata: {"text":"Et halvt "}\n\nevent: error\ndata: {"error":{"code":"upstream_timeout"}}\n\n',
+      }),
+    );
+    assert.match(await alertOf(), /^Assistenten svarer ikke akkurat nå\./);
+    // A backend that cannot stream answers with the whole reply as JSON.
+    const end = await attempt(
+      json(200, { reply: "Svar fra FAQ.", vehicles: [], mode: "offline", offline_reason: "provider_failed", model: null }),
+    );
+    assert.equal(end.name, "done");
+    const last = await p.evaluate(() => [...document.getElementById("elbatt-chat").shadowRoot.querySelectorAll(".m")].at(-1).textContent);
+    assert.ok(last.includes("Svar fra FAQ.") && last.includes("KI-tjenesten svarer ikke akkurat nå"), last);
+  } finally {
+    await p.close();
+  }
+});

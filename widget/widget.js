@@ -454,6 +454,14 @@
         }
         return unsent(user, bot, text, explain(err.status, err.code, err.retry));
       }
+      // A backend that cannot stream (a Scaleway Function) sends the whole reply as JSON.
+      if (/json/.test(resp.headers.get("content-type") || "")) {
+        var reply = await resp.json();
+        (reply.vehicles || []).forEach(function (v) { on("vehicle", v, null); });
+        on("delta", { text: reply.reply || "" }, null);
+        on("done", reply, null);
+        return;
+      }
       // Same-origin pages (and backends that expose it) learn the id before `done`.
       turn.id = turn.id || resp.headers.get("x-conversation-id");
       if (resp.headers.get("x-elbatt-resume") === "unavailable") turn.resumable = false;
