@@ -68,8 +68,16 @@ pub fn mounts(env: &Env) -> Result<MountList, ConfigError> {
             out.push((*mount, Arc::clone(&function)));
         }
     }
+    // Not a function of functions/list.txt: a WebSocket needs the server (no zip, no Lambda).
+    out.push((WS_MOUNT, build::<chat::ws::WebSocket>(&ctx)?));
     Ok(out)
 }
+
+/// Chat over one WebSocket (docs/websocket.md): runner and `elbatt-api` container only.
+pub const WS_MOUNT: Mount = Mount {
+    prefix: "/api/ws",
+    strip: false,
+};
 
 /// Every variable the runner's functions read: the server's own, then each function's, each
 /// once, in the order they are declared.
@@ -77,6 +85,7 @@ pub fn variables() -> Vec<&'static VarSpec> {
     let mut seen = BTreeSet::new();
     std::iter::once(elbatt::config::VARIABLES)
         .chain(std::iter::once(elbatt::metrics::VARIABLES))
+        .chain(std::iter::once(chat::ws::VARIABLES))
         .chain(FUNCTIONS.iter().flat_map(|f| f.variables.iter().copied()))
         .flatten()
         .filter(|v| seen.insert(v.name))
@@ -240,10 +249,16 @@ pub fn configuration_tables() -> String {
     out.push_str(&elbatt::config::markdown_table(elbatt::config::VARIABLES));
     out.push_str("\n### Read by the runner and the `elbatt-api` container (`/metrics`)\n\n");
     out.push_str(&elbatt::config::markdown_table(elbatt::metrics::VARIABLES));
+    out.push_str("\n### Read by the runner and the `elbatt-api` container (`/api/ws`)\n\n");
+    out.push_str(&elbatt::config::markdown_table(chat::ws::VARIABLES));
     let mut groups: Vec<(String, Vec<VarSpec>)> = Vec::new();
     for v in variables()
         .into_iter()
-        .skip(elbatt::config::VARIABLES.len() + elbatt::metrics::VARIABLES.len())
+        .skip(
+            elbatt::config::VARIABLES.len()
+                + elbatt::metrics::VARIABLES.len()
+                + chat::ws::VARIABLES.len(),
+        )
     {
         let readers = FUNCTIONS
             .iter()

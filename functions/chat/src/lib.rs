@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod shared_budget;
 pub mod sse;
 pub mod turns;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -352,10 +353,13 @@ impl Function for Chat {
         let cfg = ChatConfig::from_env(ctx.env())?;
         let scenarios = scenario::Scenarios::shared(ctx, &store, &cfg);
         let resume = ResumeConfig::from_env(ctx.env())?;
-        Ok(Self::new(cfg, ctx.vehicles()?)
+        let chat = Self::new(cfg, ctx.vehicles()?)
             .with_resume(resume)
             .with_store(store)
-            .with_scenarios(scenarios))
+            .with_scenarios(scenarios);
+        // `/api/ws` (runner and container) uses this one: the same limiter, budget and turns.
+        ws::remember(ctx, &chat);
+        Ok(chat)
     }
 
     fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ChatError>> {

@@ -7,10 +7,11 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, json_of};
 
-// The fake model and the SSE reader are chat's own test support, shared rather than copied.
+// The fake model and the SSE reader are chat's own test support, shared rather than copied
+// (the fake model loaded here once for every module of this binary).
 #[allow(dead_code)]
 #[path = "../../../functions/chat/tests/api/fake_llm.rs"]
-mod fake_llm;
+pub(crate) mod fake_llm;
 #[allow(dead_code)]
 #[path = "../../../functions/chat/tests/api/sse_client.rs"]
 mod sse_client;

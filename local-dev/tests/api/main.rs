@@ -17,4 +17,5 @@ mod parity;
 mod plate_lookup;
 mod routing;
 mod shared_store;
+mod websocket;
 mod widget;

@@ -36,6 +36,11 @@ impl<'a> Tracked<'a> {
         }
     }
 
+    /// The socket under it (for socket options of an upgraded connection).
+    pub(crate) fn socket(&self) -> &TcpStream {
+        self.stream
+    }
+
     /// Progress disarms the deadline (and answers what the client sent); no progress arms it.
     fn after_write(
         &mut self,

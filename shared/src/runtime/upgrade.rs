@@ -104,8 +104,15 @@ pub struct Upgraded<'a> {
 }
 
 /// The stream under an upgraded connection (`conn::Tracked` on the server).
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin {
+    fn set_send_buffer(&self, bytes: usize) -> io::Result<()>;
+}
+
+impl Io for super::conn::Tracked<'_> {
+    fn set_send_buffer(&self, bytes: usize) -> io::Result<()> {
+        socket2::SockRef::from(self.socket()).set_send_buffer_size(bytes)
+    }
+}
 
 impl std::fmt::Debug for Upgraded<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,6 +133,17 @@ impl<'a> Upgraded<'a> {
             io,
             stop,
         }
+    }
+
+    /// Caps what the kernel holds for this connection's unsent bytes. Linux's autotuning
+    /// lets a socket whose peer stopped reading hold up to `net.ipv4.tcp_wmem`'s maximum
+    /// (4 MB by default) outside any bound the session keeps; a long-lived connection that
+    /// sends little wants a small fixed buffer instead.
+    ///
+    /// # Errors
+    /// The option could not be set (the session may go on with the kernel's default).
+    pub fn set_send_buffer(&self, bytes: usize) -> io::Result<()> {
+        self.io.set_send_buffer(bytes)
     }
 
     /// Resolves when the server starts shutting down (SIGTERM): say goodbye and end the
