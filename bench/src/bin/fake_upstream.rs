@@ -430,3 +430,34 @@ fn json_response(status: StatusCode, body: &Value) -> http::Response<Body> {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(content: &str) -> Option<String> {
+        plate_to_look_up(
+            &json!({"tools": [{}], "messages": [{"role": "user", "content": content}]}),
+        )
+    }
+
+    #[test]
+    fn a_standard_plate_in_the_users_last_message_is_looked_up() {
+        assert_eq!(
+            asked("Hva vet du om bilen ec 47213?").as_deref(),
+            Some("EC47213")
+        );
+        assert_eq!(asked("EH91427").as_deref(), Some("EH91427"));
+        assert_eq!(asked("Hvor lenge varer garantien?"), None);
+        assert_eq!(asked("XEC47213"), None, "inside a word");
+        let after_tool = json!({"tools": [{}], "messages": [
+            {"role": "user", "content": "EC47213"}, {"role": "tool", "content": "{}"}]});
+        assert_eq!(
+            plate_to_look_up(&after_tool),
+            None,
+            "the tool result gets text"
+        );
+        let no_tools = json!({"messages": [{"role": "user", "content": "EC47213"}]});
+        assert_eq!(plate_to_look_up(&no_tools), None);
+    }
+}
