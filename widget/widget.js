@@ -198,7 +198,7 @@
   var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": t("log"), tabindex: "0" });
   var status = el("p", { class: "st", role: "status" });
   var alertBox = el("p", { class: "er", role: "alert" });
-  var input = el("textarea", { id: "elbatt-q", rows: "1", placeholder: t("ph"), maxlength: "4000", autocomplete: "off" });
+  var input = el("textarea", { id: "elbatt-q", rows: "1", placeholder: t("ph"), maxlength: "2000", /* CHAT_MAX_MESSAGE_CHARS default */ autocomplete: "off" });
   var bSend = el("button", { class: "s", type: "submit", text: t("send") });
   var form = el("form", {}, [el("label", { class: "vh", for: "elbatt-q", text: t("label") }), input, bSend]);
   var panel = el("section", { class: "p", id: "elbatt-panel", role: "dialog", "aria-labelledby": "elbatt-title", hidden: true }, [
