@@ -39,6 +39,7 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 cargo build --locked -p local-dev -p bench --bin local-dev --bin fake-upstream
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 
 work="$(mktemp -d)"
 pids=()
@@ -61,7 +62,7 @@ wait_for() {
 
 # ~1 s per answer: 8 chunks 90 ms apart, so the answer arrives in visible steps and a test can
 # cut the stream in the middle.
-"$root/target/debug/fake-upstream" --port 0 --tool-calls --first-token-ms 150 --chunk-ms 90 \
+"$bin/fake-upstream" --port 0 --tool-calls --first-token-ms 150 --chunk-ms 90 \
   --chunks 8 --exit-after 900 >"$work/up.out" 2>"$work/up.err" &
 pids+=($!)
 up_port="$(wait_for "$work/up.out" 'port=')" || { echo "browser-tests: fake-upstream did not start" >&2; cat "$work/up.err" >&2; exit 1; }
@@ -78,7 +79,7 @@ start_runner() {
       OPENAI_API_KEY=fake-key OPENAI_BASE_URL="http://127.0.0.1:$up_port/v1" \
       OPENAI_MODEL=fake-model LLM_MODELS_INCLUDE=fake-model-large \
       VEGVESEN_API_KEY=fake-key VEGVESEN_ENDPOINT="http://127.0.0.1:$up_port/enkeltoppslag/kjoretoydata" \
-      "$@" "$root/target/debug/local-dev" --port 0
+      "$@" "$bin/local-dev" --port 0
   ) >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   wait_for "$work/$name.err" 'addr=' || { echo "browser-tests: the $name runner did not start" >&2; cat "$work/$name.out" "$work/$name.err" >&2; return 1; }
