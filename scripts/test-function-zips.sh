@@ -5,7 +5,7 @@
 # (scripts/function-zip/standin: an axum 0.8 server calling the zip's `handle`), builds it offline
 # against the local cargo cache (after one `cargo fetch`), starts it on a free port and runs the
 # same request/response checks as the runner's tests for that function.
-#   scripts/test-function-zips.sh [health|plate-lookup|chat|conversations ...]   # default: all
+#   scripts/test-function-zips.sh [health|plate-lookup|chat|conversations|scenarios ...]   # default: all
 # Scaleway's build ignores Cargo.lock, so each zip's manifest is also resolved without it
 # (scripts/function-zip/resolve-unlocked.py: resolution only, crates.io must be reachable) and must
 # give the lock's versions.
@@ -296,6 +296,21 @@ for fn in "${functions[@]}"; do
       check "conversations: an unknown id -> 404 JSON" eval 'is "$status" 404 && json_ct && body_has "\"code\":\"not_found\""'
       request DELETE /conversations/short
       check "conversations: DELETE of a malformed id -> 404" is "$status" 404
+      ;;
+    scenarios)
+      # Its own memory store here (chat in another zip cannot see it: docs/scenarios.md).
+      start_standin STORE=memory ADMIN_TOKEN=zip-test-admin-token-0123
+      request GET /
+      check "scenarios: GET / -> 200 JSON listing the seeded default" \
+        eval 'is "$status" 200 && json_ct && body_has "\"id\":\"default\""'
+      request POST / -H 'Content-Type: application/json' -d '{"id":"x","name":"x","system_prompt":"y"}'
+      check "scenarios: POST without the admin token -> 401 with WWW-Authenticate: Bearer" \
+        eval 'is "$status" 401 && [[ "$(header www-authenticate)" == Bearer* ]]'
+      request POST / -H 'Authorization: Bearer zip-test-admin-token-0123' -H 'Content-Type: application/json' \
+        -d '{"id":"x","name":"x","system_prompt":"y","tags":["published"]}'
+      check "scenarios: POST with the admin token -> 201" is "$status" 201
+      request DELETE /x -H 'Authorization: Bearer zip-test-admin-token-0123'
+      check "scenarios: DELETE of a published scenario without PUBLISHED_EDIT_TOKEN -> 423" is "$status" 423
       ;;
   esac
   stop_standins
