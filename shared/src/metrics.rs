@@ -144,10 +144,10 @@ const FUNCTIONS: usize = 16;
 const UNMATCHED: &str = "unmatched";
 const OTHER_FUNCTION: &str = "other";
 
-/// The status codes counted by value; anything else is counted as `other`.
-pub const STATUSES: [u16; 27] = [
-    200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 406, 408, 409, 410, 413, 415, 422,
-    426, 429, 431, 500, 501, 502, 503, 504,
+/// The status codes counted by value (101: a WebSocket upgrade); anything else is `other`.
+pub const STATUSES: [u16; 29] = [
+    101, 200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 406, 408, 409, 410, 413, 415,
+    422, 423, 426, 429, 431, 500, 501, 502, 503, 504,
 ];
 const STATUS_SLOTS: usize = STATUSES.len() + 1;
 
@@ -870,7 +870,8 @@ mod tests {
 
     #[test]
     fn unknown_statuses_share_one_slot() {
-        assert_eq!(status_slot(200), 0);
+        assert_eq!(STATUSES[status_slot(200)], 200);
+        assert_eq!(STATUSES[status_slot(101)], 101);
         assert_eq!(status_slot(299), STATUSES.len());
         assert_eq!(status_slot(999), STATUSES.len());
     }
