@@ -12,11 +12,7 @@ use serde_json::Value;
 use crate::binary::start_runner;
 use crate::helpers::client;
 
-#[allow(dead_code)]
-#[path = "../../../functions/chat/tests/api/fake_llm.rs"]
-mod fake_llm;
-
-use fake_llm::{FakeLlm, Script};
+use crate::chat::fake_llm::{FakeLlm, Script};
 
 /// A token of the accepted length, built at run time so no key-shaped literal is tracked.
 fn token() -> String {
@@ -593,10 +589,8 @@ fn parse(text: &str) -> Result<Exposition, String> {
                         return Err(at("TYPE after the family's samples"));
                     }
                 }
-                (Some("HELP"), Some(name), _) => {
-                    if !helped.insert(name.to_owned()) {
-                        return Err(at("a second HELP for the family"));
-                    }
+                (Some("HELP"), Some(name), _) if !helped.insert(name.to_owned()) => {
+                    return Err(at("a second HELP for the family"));
                 }
                 _ => {}
             }
@@ -731,10 +725,12 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     })
 }
 
+type Labels = Vec<(String, String)>;
+
 /// Buckets ascend in `le`, never decrease, end with `+Inf`, and `+Inf` equals `_count`.
 fn check_histograms(out: &Exposition, types: &BTreeMap<String, String>) -> Result<(), String> {
     for (fam, _) in types.iter().filter(|(_, t)| *t == "histogram") {
-        let mut groups: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut groups: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for s in out
             .samples
             .iter()
