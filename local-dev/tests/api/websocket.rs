@@ -554,15 +554,16 @@ async fn runner_process(name: &str, vars: &[(&str, String)]) -> (ChildServer, st
     (ChildServer::start(cmd).await, dir)
 }
 
-/// Measured by this test (2 cores, debug build): see the closing note of docs/websocket.md.
+/// Measured by this test (debug build): 9.5–9.7 KiB per idle socket (docs/websocket.md#memory).
 #[tokio::test]
 async fn two_hundred_idle_sockets_are_all_served_and_each_costs_little_memory() {
     const N: usize = 200;
     let (server, dir) = runner_process("idle", &[]).await;
     let (addr, pid) = (server.addr, server.child.id().unwrap());
-    // Warm-up: a round of sockets opened, used and closed, so allocator arenas exist.
+    // Warm-up: a few sockets opened and closed, so that what is built once is built. Not N of
+    // them: the allocator would keep their memory and lend it to the N measured below.
     let mut warm = Vec::new();
-    for _ in 0..N {
+    for _ in 0..4 {
         warm.push(open(addr, None).await.unwrap());
     }
     for mut ws in warm {
@@ -585,7 +586,9 @@ async fn two_hundred_idle_sockets_are_all_served_and_each_costs_little_memory() 
         after as f64 / MB,
         per as f64 / 1024.0
     );
-    assert!(per < 64 * 1024, "{per} bytes per idle socket");
+    // Measured: 9.5–9.7 KiB (14 KiB while sockets still held hyper's read buffer).
+    // tungstenite's default read buffer alone (128 KiB) would fail it.
+    assert!(per < 48 * 1024, "{per} bytes per idle socket");
     // All served: every socket gets its answer (offline FAQ: no key).
     let answers = sockets.iter_mut().map(|ws| async move {
         send(

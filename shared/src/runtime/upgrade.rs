@@ -129,7 +129,7 @@ impl<'a> Upgraded<'a> {
         stop: watch::Receiver<bool>,
     ) -> Self {
         Upgraded {
-            read_ahead,
+            read_ahead: own(read_ahead),
             io,
             stop,
         }
@@ -150,6 +150,16 @@ impl<'a> Upgraded<'a> {
     /// session within the grace period.
     pub fn shutdown(&self) -> Shutdown {
         Shutdown(self.stop.clone())
+    }
+}
+
+/// hyper's read-ahead is a view into its whole read buffer (8 KiB or more): keep only the bytes,
+/// so that a long-lived connection does not hold the buffer.
+fn own(read_ahead: Bytes) -> Bytes {
+    if read_ahead.is_empty() {
+        Bytes::new()
+    } else {
+        Bytes::copy_from_slice(&read_ahead)
     }
 }
 
@@ -176,6 +186,9 @@ impl AsyncRead for Upgraded<'_> {
             let n = this.read_ahead.len().min(buf.remaining());
             buf.put_slice(&this.read_ahead[..n]);
             this.read_ahead.advance(n);
+            if this.read_ahead.is_empty() {
+                this.read_ahead = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut *this.io).poll_read(cx, buf)
