@@ -538,6 +538,7 @@ impl Socket {
         config.max_write_buffer_size = self.cfg.send_buffer_bytes + self.cfg.max_frame_bytes;
         config.max_frame_size = Some(self.cfg.max_frame_bytes);
         config.max_message_size = Some(self.cfg.max_frame_bytes);
+        let opened = std::time::Instant::now();
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let (mut tx, mut rx) = ws.split();
         let mut out = Outbox::new(self.cfg.send_buffer_bytes);
@@ -609,6 +610,15 @@ impl Socket {
         // is closing must not hold it.
         drop(sub);
         drop(out);
+        // One line per socket, for whoever wonders why clients reconnect (1013: slow readers).
+        tracing::info!(
+            close_code = match &end {
+                End::Gone => None,
+                End::Close(code, _) => Some(u16::from(*code)),
+            },
+            open_secs = opened.elapsed().as_secs(),
+            "websocket closed"
+        );
         close(tx, rx, end).await;
     }
 
