@@ -326,6 +326,44 @@ async fn each_chat_frame_counts_against_chats_rate_limit() {
 }
 
 #[tokio::test]
+async fn the_daily_budget_is_chats_own_spent_over_the_socket_and_over_http_alike() {
+    // One turn that reports 100,001 tokens spends the whole budget.
+    let costly = Script::sse([
+        role_chunk(REPORTED_MODEL),
+        text_chunk("Hei."),
+        finish_chunk("stop"),
+        usage_chunk(100_000, 1),
+        DONE.to_owned(),
+    ]);
+    let llm = FakeLlm::start(vec![costly]).await;
+    let mut vars = model_env(&llm);
+    vars.push(("CHAT_DAILY_TOKEN_BUDGET", "50000".to_owned()));
+    let app = app_with(&vars).await;
+    let mut ws = open(app.server.addr, None).await.unwrap();
+    let ask = json!({"type": "chat", "message": "Hvor lenge varer batterigarantien?"});
+    send(&mut ws, ask.clone()).await;
+    let (_, events) = turn(&mut ws).await;
+    assert_eq!(events.last().unwrap()["data"]["mode"], "model");
+    send(&mut ws, ask).await;
+    let (_, events) = turn(&mut ws).await;
+    let done = &events.last().unwrap()["data"];
+    assert_eq!(done["mode"], "offline", "{done}");
+    assert_eq!(done["offline_reason"], "budget_spent", "{done}");
+    // `/chat` meets the same spent budget.
+    let resp = app
+        .client
+        .post(app.url("/chat"))
+        .header("content-type", "application/json")
+        .body(r#"{"message":"Hei"}"#)
+        .send()
+        .await
+        .unwrap();
+    let body = crate::helpers::json_of(resp).await;
+    assert_eq!(body["offline_reason"], "budget_spent", "{body}");
+    assert_eq!(llm.calls(), 1);
+}
+
+#[tokio::test]
 async fn a_second_chat_during_a_turn_is_refused_and_the_turn_goes_on() {
     let llm = FakeLlm::start(vec![slow_reply()]).await;
     let app = app_with(&model_env(&llm)).await;
