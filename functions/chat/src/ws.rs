@@ -548,6 +548,9 @@ impl Socket {
             tokio::time::Instant::now() + self.cfg.ping_every,
             self.cfg.ping_every,
         );
+        // A tick held up (by a slow store while a frame is handled) must not come twice in a
+        // row: the second would find the first ping unanswered and close a healthy socket.
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let end = loop {
             tokio::select! {
                 incoming = rx.next() => {
