@@ -214,12 +214,21 @@ const VEGVESEN_KEY: &str = "elgkalv-myrull-tyttebaer-vegvesen";
 const ADMIN: &str = "admin-moltebaer-skiloype-hytte";
 const EDIT: &str = "redaktor-snoskred-isbre-lavvo";
 const DB_PASSWORD: &str = "databasepassord-fjellrev-kveld";
+const METRICS: &str = "metrikknokkel-snoskuter-vidde";
 
 #[tokio::test]
 async fn every_configured_secret_is_redacted_from_debug_files_and_log_lines() {
     let (logs, _guard) = capture_logs();
     let dir = scratch("redaction");
-    let secrets = [OPENAI_KEY, LLM_KEY, VEGVESEN_KEY, ADMIN, EDIT, DB_PASSWORD];
+    let secrets = [
+        OPENAI_KEY,
+        LLM_KEY,
+        VEGVESEN_KEY,
+        ADMIN,
+        EDIT,
+        DB_PASSWORD,
+        METRICS,
+    ];
     let all = secrets.join(" ");
     // The provider echoes everything: in an error body (retried), in a header, and in the
     // streamed answer, whole in one chunk and spread over several.
@@ -255,6 +264,7 @@ async fn every_configured_secret_is_redacted_from_debug_files_and_log_lines() {
             // STORE=memory keeps PostgreSQL out of the test; the URL is still configured.
             ("DATABASE_URL", &db_url),
             ("STORE", "memory"),
+            ("METRICS_TOKEN", METRICS),
         ],
     )
     .await;
@@ -447,4 +457,64 @@ async fn off_by_default_the_runner_writes_nothing() {
     assert_eq!(files(&dir), Vec::<PathBuf>::new(), "{log}");
     assert!(!log.contains("LLM debug logs on"), "{log}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What a model call costs with the logs on and off, through the runner against the fake model
+/// (five rounds of each, alternating; medians):
+/// `cargo test --release -p local-dev --test api llm_debug::cost -- --ignored --nocapture`.
+/// Reported in docs/llm-debug-logs.md; ignored by default (a measurement, not a check).
+#[tokio::test]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn cost_of_a_model_call_with_the_logs_on_and_off() {
+    const TURNS: usize = 400;
+    let llm = FakeLlm::start(vec![Script::text_reply(&["Et ", "kort ", "svar."])]).await;
+    let (mut off, mut on_times, mut drains) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..10 {
+        let on = round % 2 == 1;
+        let dir = scratch(&format!("cost-{round}"));
+        let app = if on {
+            runner(&llm, &dir, &[]).await
+        } else {
+            runner(&llm, &dir, &[("LLM_DEBUG_DIR", "")]).await
+        };
+        for i in 0..20 {
+            chat(&app, json!({"message": format!("Oppvarming {i}")})).await;
+        }
+        let started = std::time::Instant::now();
+        for i in 0..TURNS {
+            chat(&app, json!({"message": format!("Spørsmål {i}")})).await;
+        }
+        let per_turn = started.elapsed() / TURNS as u32;
+        let turns_done = std::time::Instant::now();
+        // The writer is done when the count stops changing.
+        let (mut count, mut last_change) = (files(&dir).len(), turns_done);
+        while last_change.elapsed() < Duration::from_millis(300) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let now = files(&dir).len();
+            if now != count {
+                (count, last_change) = (now, std::time::Instant::now());
+            }
+        }
+        let drain = last_change.duration_since(turns_done);
+        println!(
+            "logs {}: {per_turn:?} per turn (one model call each); {count} of {} files written ({} bytes), the last {drain:?} after the last turn",
+            if on { "on " } else { "off" },
+            if on { 3 * (TURNS + 20) } else { 0 },
+            total_bytes(&dir),
+        );
+        if on {
+            on_times.push(per_turn);
+            drains.push(drain);
+        } else {
+            off.push(per_turn);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    for v in [&mut off, &mut on_times, &mut drains] {
+        v.sort();
+    }
+    println!(
+        "medians: off {:?} per turn, on {:?} per turn; files on disk {:?} after the last turn",
+        off[2], on_times[2], drains[2]
+    );
 }

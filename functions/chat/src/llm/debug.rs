@@ -165,12 +165,14 @@ impl DebugConfig {
     }
 }
 
-/// Every configured secret's value: the secrets this function declares plus [`SECRET_NAMES`];
+/// Every configured secret's value: the secrets this function and the server (`METRICS_TOKEN`)
+/// declare plus [`SECRET_NAMES`];
 /// of a URL (`DATABASE_URL`) only its password, since the whole URL would make ordinary
 /// words (`postgres`, the host) count as fragments of a secret.
 fn collect_secrets(env: &Env) -> Vec<String> {
     let declared = <crate::Chat as Function>::VARIABLES
         .iter()
+        .chain([elbatt::config::VARIABLES, elbatt::metrics::VARIABLES].iter())
         .flat_map(|vars| vars.iter())
         .filter(|v| v.secret)
         .map(|v| v.name);
@@ -979,6 +981,28 @@ mod tests {
         let env = Env::from_pairs([("LLM_DEBUG_DIR", dir.to_str().unwrap_or_default())]);
         assert!(DebugConfig::from_env(&env).ok().flatten().is_none());
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_record_the_queue_cannot_take_is_dropped_and_counted_without_waiting() {
+        let dir =
+            std::env::temp_dir().join(format!("elbatt-llm-debug-drop-{}", std::process::id()));
+        let log = DebugLog::new(DebugConfig {
+            dir: dir.clone(),
+            max_bytes: 1 << 20,
+            max_age: Duration::from_secs(60),
+            secrets: Arc::new(Vec::new()),
+        });
+        let request = ChatRequest::default();
+        let mut record = log.start("http://127.0.0.1/v1/chat/completions", &[], &request);
+        if let Some(t) = record.transcript() {
+            t.resize(QUEUE_BYTES + 1, b'x');
+        }
+        let started = Instant::now();
+        record.finish(&Err(LlmError::Truncated));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(log.dropped(), 1);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
