@@ -11,11 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, json_of};
 
-#[allow(dead_code)]
-#[path = "../../../functions/chat/tests/api/fake_llm.rs"]
-mod fake_llm;
-
-use fake_llm::{FakeLlm, Script, text_chunk};
+use crate::chat::fake_llm::{self, FakeLlm, Script, text_chunk};
 
 /// A scratch folder of this test process, removed first if a crashed run left it.
 fn scratch(name: &str) -> PathBuf {
