@@ -434,7 +434,13 @@ mod tests {
 
     #[test]
     fn plain_strings_are_written_as_debug_would_write_them() {
-        for s in ["GET", "/plate-lookup/{plate}", "a b", "x:y=1", "ANY /{proxy+}"] {
+        for s in [
+            "GET",
+            "/plate-lookup/{plate}",
+            "a b",
+            "x:y=1",
+            "ANY /{proxy+}",
+        ] {
             assert!(s.bytes().all(plain), "{s}");
             assert_eq!(format!("\"{s}\""), format!("{s:?}"));
         }
@@ -463,7 +469,10 @@ mod tests {
         assert_eq!(at(1_796_117_400, 999), "2026-12-01T09:30:00.999Z");
         // The cached second is replaced, not reused, when the second changes.
         assert_eq!(at(1_796_117_401, 0), "2026-12-01T09:30:01.000Z");
-        assert_eq!(at(1_796_117_400 + 86_400 * 31, 120), "2027-01-01T09:30:00.120Z");
+        assert_eq!(
+            at(1_796_117_400 + 86_400 * 31, 120),
+            "2027-01-01T09:30:00.120Z"
+        );
     }
 
     #[tokio::test]

@@ -37,7 +37,11 @@ pub fn to_lambda_request(
     peer: SocketAddr,
     mounted: Mounted<'_>,
 ) -> lambda_http::Request {
-    let raw_query = parts.uri.query().filter(|q| !q.is_empty()).map(str::to_owned);
+    let raw_query = parts
+        .uri
+        .query()
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned);
     add_ingress_headers(&mut parts.headers, peer);
 
     // Rebuild the URI only when the mount strips a prefix; parsing one costs more than the
