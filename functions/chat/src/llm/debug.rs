@@ -677,7 +677,32 @@ fn pretty(v: &Value) -> String {
 /// `redact` (fragments of 8 characters, masked keys, key-like words, credentials after
 /// `Bearer` and labels).
 pub fn scrub(text: &str, secrets: &[String]) -> String {
-    redact::redact_with(&replace_whole(text, secrets), secrets)
+    let text = replace_whole(text, secrets);
+    // `redact` tries every 8-character window of every secret on every word, allocating each:
+    // 2.5 ms a call for two secrets. A window or tail it could match must occur in the text, so
+    // a text holding none (nearly all) gets the key-like rules alone, with the same result.
+    if secrets.iter().any(|s| holds_fragment(&text, s)) {
+        redact::redact_with(&text, secrets)
+    } else {
+        redact::redact_with::<&str>(&text, &[])
+    }
+}
+
+/// Whether `text` holds 8 characters in a row of `secret`, or its last 4: what `redact` looks
+/// for (it ignores secrets shorter than 8 characters).
+fn holds_fragment(text: &str, secret: &str) -> bool {
+    let secret = secret.trim();
+    let bounds: Vec<usize> = secret
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([secret.len()])
+        .collect();
+    let chars = bounds.len() - 1;
+    if chars < 8 {
+        return false;
+    }
+    text.contains(&secret[bounds[chars - 4]..])
+        || (0..=chars - 8).any(|i| text.contains(&secret[bounds[i]..bounds[i + 8]]))
 }
 
 /// Every string of `v` scrubbed; the value of a credential-named field (`api_key`, `token`,
@@ -1002,6 +1027,91 @@ mod tests {
         record.finish(&Err(LlmError::Truncated));
         assert!(started.elapsed() < Duration::from_secs(1));
         assert_eq!(log.dropped(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// The writer thread's work per model call (redaction, formatting, three files):
+    /// `cargo test --release -p chat --lib llm::debug::tests::writer_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: run it with --ignored --nocapture"]
+    fn writer_cost_per_call() {
+        const CALLS: u32 = 500;
+        let dir =
+            std::env::temp_dir().join(format!("elbatt-llm-debug-writer-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        create_private_dir(&dir).unwrap_or_default();
+        let secrets: Vec<String> = ["fjordhest-blaabaer-nordlys", "admin-moltebaer-skiloype"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let cfg = Arc::new(DebugConfig {
+            dir: dir.clone(),
+            max_bytes: 1 << 30,
+            max_age: Duration::from_secs(3600),
+            secrets: Arc::new(secrets),
+        });
+        let request = ChatRequest {
+            model: "gpt-4o-mini".to_owned(),
+            messages: vec![
+                super::super::wire::Message::system(
+                    crate::config::DEFAULT_SYSTEM_PROMPT.to_owned(),
+                ),
+                super::super::wire::Message::user("Hvor lenge varer batterigarantien?".to_owned()),
+            ],
+            stream: true,
+            ..ChatRequest::default()
+        };
+        let chunk = |t: &str| {
+            format!(
+                "data: {}\n\n",
+                json!({"choices":[{"index":0,"delta":{"content":t}}]})
+            )
+        };
+        let transcript: String = (0..40).map(|i| chunk(&format!("ord{i} "))).collect();
+        let mut writer = Writer::new(Arc::clone(&cfg));
+        let started = Instant::now();
+        for call in 1..=CALLS {
+            let entry = Entry {
+                conversation: Some(format!("conversation-{call}")),
+                turn_started: Some(SystemTime::now()),
+                turn_seq: u64::from(call),
+                call: 1,
+                started: SystemTime::now(),
+                elapsed: Duration::from_millis(5),
+                url: "https://api.openai.com/v1/chat/completions".to_owned(),
+                request_headers: vec![("authorization".to_owned(), format!("Bearer {REDACTED}"))],
+                request_body: serde_json::to_string(&request).unwrap_or_default(),
+                status: Some(200),
+                response_headers: Vec::new(),
+                body: Vec::new(),
+                transcript: transcript.clone().into_bytes(),
+                outcome: Outcome::Answered(Box::new(Completion {
+                    text: "Et svar.".to_owned(),
+                    ..Completion::default()
+                })),
+            };
+            writer.write(&entry).unwrap_or_default();
+            writer.files.enforce(&cfg);
+        }
+        let per_call = started.elapsed() / CALLS;
+        let body: Value =
+            serde_json::from_str(&serde_json::to_string(&request).unwrap_or_default())
+                .unwrap_or(Value::Null);
+        let t = Instant::now();
+        for _ in 0..CALLS {
+            let mut b = body.clone();
+            scrub_json(&mut b, &cfg.secrets);
+        }
+        println!("scrub_json of the request: {:?}", t.elapsed() / CALLS);
+        let t = Instant::now();
+        for _ in 0..CALLS {
+            scrub_transcript(&transcript, &cfg.secrets);
+        }
+        println!("scrub_transcript: {:?}", t.elapsed() / CALLS);
+        println!(
+            "writer: {per_call:?} per model call ({} bytes in total)",
+            writer.files.total
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 
