@@ -39,8 +39,8 @@ const PARTS: &[&str] = &[
     ".",
 ];
 
-/// A streamed answer of ten parts, 60 ms apart (under the fake's 0.5 s idle timeout): long
-/// enough to leave in the middle of.
+/// A streamed answer of ten parts, 60 ms apart (well under the 5 s idle timeout): long enough
+/// to leave in the middle of.
 fn slow_reply() -> Script {
     let mut steps = vec![Step::Send(role_chunk(REPORTED_MODEL))];
     for p in PARTS {
@@ -68,8 +68,10 @@ fn env_with(llm: &FakeLlm, turn_timeout_secs: &str) -> Env {
         ("OPENAI_BASE_URL".to_owned(), llm.base_url()),
         ("OPENAI_API_KEY".to_owned(), API_KEY.to_owned()),
         ("LLM_CONNECT_TIMEOUT_SECS".into(), "1".into()),
-        ("LLM_FIRST_TOKEN_TIMEOUT_SECS".into(), "0.5".into()),
-        ("LLM_IDLE_TIMEOUT_SECS".into(), "0.5".into()),
+        // Far above the slow reply's 60 ms gaps: on a loaded CI machine a 0.5 s idle timeout
+        // cut the model's stream and the turn (these tests are about resuming, not timeouts).
+        ("LLM_FIRST_TOKEN_TIMEOUT_SECS".into(), "5".into()),
+        ("LLM_IDLE_TIMEOUT_SECS".into(), "5".into()),
         (
             "CHAT_TURN_TIMEOUT_SECS".into(),
             turn_timeout_secs.to_owned(),
@@ -375,8 +377,10 @@ async fn expired_events_are_410_unknown_ids_404_and_a_bad_since_400() {
     within(LIMIT, async {
         let llm = FakeLlm::start(vec![Script::text_reply(&["Hei", "!"])]).await;
         let dir = temp_dir();
+        // Long enough for the resume just after the turn to come within it on a loaded
+        // machine; its expiry is then waited for, not slept for.
         let resume_cfg = ResumeConfig {
-            ttl: Duration::from_millis(300),
+            ttl: Duration::from_secs(2),
             ..ResumeConfig::default()
         };
         let inst = Instance::start(&llm, sqlite(&dir), resume_cfg).await;
@@ -387,8 +391,14 @@ async fn expired_events_are_410_unknown_ids_404_and_a_bad_since_400() {
         // Within the TTL: the whole turn again.
         let again = sse_of(resume(&client, &inst, &conversation, None, Some("0")).await).await;
         assert_eq!(comparable(&again), comparable(&events));
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let gone = resume(&client, &inst, &conversation, None, Some("1")).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let gone = loop {
+            let resp = resume(&client, &inst, &conversation, None, Some("1")).await;
+            if resp.status() != 200 || tokio::time::Instant::now() > deadline {
+                break resp;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(gone.status(), 410);
         assert_eq!(json_of(gone).await["error"]["code"], "resume_expired");
         // The conversation itself is still there.
@@ -471,7 +481,7 @@ async fn a_stateless_stream_says_it_cannot_be_resumed_and_stops_when_its_client_
         assert_eq!(resp.headers()["x-elbatt-resume"], "unavailable");
         assert!(resp.headers().get("x-conversation-id").is_none());
         first_events(resp, 2).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while app.llm.hangups() == 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
