@@ -68,6 +68,8 @@ pub(crate) fn head(status: u16, headers: &[(&str, &str)]) -> Vec<u8> {
 pub(crate) struct BadUpstream {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// Body bytes a `Flood` got into the socket before its client stopped taking them.
+    flooded: Arc<AtomicUsize>,
 }
 
 impl BadUpstream {
@@ -75,14 +77,20 @@ impl BadUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
+        let flooded = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&connections);
+        let sent = Arc::clone(&flooded);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(misbehave(stream, fault.clone()));
+                tokio::spawn(misbehave(stream, fault.clone(), Arc::clone(&sent)));
             }
         });
-        BadUpstream { addr, connections }
+        BadUpstream {
+            addr,
+            connections,
+            flooded,
+        }
     }
 
     /// An address where nothing listens: connections are refused.
@@ -93,6 +101,7 @@ impl BadUpstream {
         BadUpstream {
             addr,
             connections: Arc::new(AtomicUsize::new(0)),
+            flooded: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -110,7 +119,7 @@ impl BadUpstream {
     }
 }
 
-async fn misbehave(mut stream: TcpStream, fault: Fault) {
+async fn misbehave(mut stream: TcpStream, fault: Fault, flooded: Arc<AtomicUsize>) {
     if matches!(fault, Fault::Hang) {
         // Hold the connection open, unread, until the runtime ends.
         std::future::pending::<()>().await;
@@ -127,7 +136,7 @@ async fn misbehave(mut stream: TcpStream, fault: Fault) {
             head,
             pattern,
             total,
-        } => flood(&mut stream, &head, &pattern, total).await,
+        } => flood(&mut stream, &head, &pattern, total, &flooded).await,
     };
     let _ = stream.shutdown().await;
 }
@@ -146,6 +155,7 @@ async fn flood(
     head: &[u8],
     pattern: &[u8],
     total: usize,
+    flooded: &AtomicUsize,
 ) -> std::io::Result<()> {
     stream.write_all(head).await?;
     let copies = (64 * 1024 / pattern.len()).max(1);
@@ -154,6 +164,7 @@ async fn flood(
     while sent < total {
         let n = block.len().min(total - sent);
         stream.write_all(&block[..n]).await?;
+        flooded.fetch_add(n, Ordering::SeqCst);
         sent += n;
     }
     Ok(())
@@ -485,6 +496,11 @@ async fn plate_lookup_answers_each_upstream_fault_with_its_documented_status_in_
 
 /// The runner with a model at `upstream` and every chat timeout shortened.
 async fn chat_app(upstream: &BadUpstream) -> TestApp {
+    chat_app_with_turn(upstream, "3").await
+}
+
+/// [`chat_app`] with a turn budget of `turn_secs`.
+async fn chat_app_with_turn(upstream: &BadUpstream, turn_secs: &str) -> TestApp {
     let base = upstream.llm_base_url();
     TestApp::spawn(&[
         ("OPENAI_API_KEY", "sk-test"),
@@ -493,7 +509,7 @@ async fn chat_app(upstream: &BadUpstream) -> TestApp {
         ("LLM_FIRST_TOKEN_TIMEOUT_SECS", "0.5"),
         ("LLM_IDLE_TIMEOUT_SECS", "0.5"),
         ("LLM_RETRY_MAX_DELAY_SECS", "0.1"),
-        ("CHAT_TURN_TIMEOUT_SECS", "3"),
+        ("CHAT_TURN_TIMEOUT_SECS", turn_secs),
     ])
     .await
 }
@@ -711,6 +727,13 @@ fn sse_events(body: &str) -> Vec<(String, Value)> {
 async fn stream_after_text(fault: Fault) -> (Vec<(String, Value)>, Duration, usize) {
     let upstream = BadUpstream::start(fault).await;
     let app = chat_app(&upstream).await;
+    stream_after_text_on(&app, &upstream).await
+}
+
+async fn stream_after_text_on(
+    app: &TestApp,
+    upstream: &BadUpstream,
+) -> (Vec<(String, Value)>, Duration, usize) {
     let started = Instant::now();
     let resp = tokio::time::timeout(
         Duration::from_secs(8),
@@ -729,7 +752,7 @@ async fn stream_after_text(fault: Fault) -> (Vec<(String, Value)>, Duration, usi
         .expect("the stream ends")
         .unwrap();
     let elapsed = started.elapsed();
-    assert_healthy(&app, "after text").await;
+    assert_healthy(app, "after text").await;
     (sse_events(&body), elapsed, upstream.connections())
 }
 
@@ -822,15 +845,22 @@ async fn a_flood_of_events_after_text_is_cut_off_with_an_sse_error_event() {
     watch_panics();
     let flood = Fault::Flood {
         head: [head(200, &[SSE]), delta_event("Hei").into_bytes()].concat(),
-        // 50 MB of events that carry nothing: the 4 MiB cap on a streamed reply ends it long
-        // before the turn's 3 s budget would.
+        // 50 MB of events that carry nothing: the 4 MiB cap on a streamed reply ends it.
         pattern: b"data: {}\n\n".to_vec(),
         total: 50 * MB,
     };
-    let (events, elapsed, attempts) = stream_after_text(flood).await;
+    // A turn budget that cannot be what ends it (a loaded CI machine took over 2 s to parse
+    // 4 MiB of events); the bound is on what was read, not how long that took.
+    let upstream = BadUpstream::start(flood).await;
+    let app = chat_app_with_turn(&upstream, "60").await;
+    let (events, elapsed, attempts) = stream_after_text_on(&app, &upstream).await;
     assert_text_then_error(&events, "upstream_error");
     assert_eq!(attempts, 1);
-    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    // The cap's 4 MiB, plus what loopback socket buffers hold (a few MB): never the 50 MB a
+    // reader without a cap takes before the close.
+    let flooded = upstream.flooded.load(Ordering::SeqCst);
+    eprintln!("flood: {} MB sent in {elapsed:?}", flooded / MB);
+    assert!(flooded < 20 * MB, "{flooded} bytes read before the cut");
     assert_eq!(panics_here(), 0, "the runner panicked");
 }
 
