@@ -466,34 +466,102 @@ async fn over_the_socket_cap_the_upgrade_is_503_until_one_closes() {
 
 #[tokio::test]
 async fn a_peer_that_does_not_answer_pings_is_closed() {
-    let app = TestApp::spawn(&[("WS_PING_SECS", "0.2")]).await;
-    let mut quiet = open(app.server.addr, None).await.unwrap();
+    const PING: Duration = Duration::from_secs(1);
+    let app = TestApp::spawn(&[("WS_PING_SECS", "1")]).await;
+    let mut quiet = QuietPeer::open(app.server.addr).await;
     let mut lively = open(app.server.addr, None).await.unwrap();
-    // `lively` reads (tungstenite answers each ping as it reads); `quiet` reads nothing.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    // `lively` reads (tungstenite answers each ping as it reads) until told to stop.
     let reading = tokio::spawn(async move {
-        let until = Instant::now() + Duration::from_millis(1200);
-        while Instant::now() < until {
-            if let Ok(Some(Ok(Message::Close(_)))) =
-                tokio::time::timeout(Duration::from_millis(50), lively.next()).await
-            {
-                return false;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return true,
+                msg = lively.next() => match msg {
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return false,
+                    Some(Ok(_)) => {}
+                },
             }
         }
-        true
     });
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let mut pings = 0;
-    let code = loop {
-        match tokio::time::timeout(LIMIT, quiet.next()).await.unwrap() {
-            Some(Ok(Message::Ping(_))) => pings += 1,
-            Some(Ok(Message::Close(frame))) => break frame.map(|f| f.code),
-            Some(Ok(other)) => panic!("{other:?}"),
-            Some(Err(_)) | None => break None,
-        }
-    };
+    // `quiet` never writes a byte, however slowly this machine runs: no timing to win.
+    let (pings, code) = tokio::time::timeout(LIMIT, quiet.until_closed())
+        .await
+        .expect("the quiet peer is closed");
     assert!(pings >= 1, "pinged before closing");
-    assert_eq!(code, Some(CloseCode::Away));
+    assert_eq!(code, Some(u16::from(CloseCode::Away)));
+    // The lively peer has been open as long, and stays open a whole ping period more.
+    tokio::time::sleep(PING).await;
+    let _ = stop.send(());
     assert!(reading.await.unwrap(), "a peer that answers stays open");
+}
+
+/// A WebSocket client on a bare TCP stream that never sends anything after its handshake (so
+/// never a pong): it only reads the server's frames.
+struct QuietPeer {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl QuietPeer {
+    async fn open(addr: SocketAddr) -> QuietPeer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let handshake = format!(
+            "GET /api/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(handshake.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let head_end = loop {
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed during the handshake");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        assert!(
+            buf.starts_with(b"HTTP/1.1 101"),
+            "{:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.drain(..head_end);
+        QuietPeer { stream, buf }
+    }
+
+    /// Reads (unmasked, unfragmented) server frames until a close frame or the end of the
+    /// stream: how many pings came first, and the close code.
+    async fn until_closed(&mut self) -> (usize, Option<u16>) {
+        use tokio::io::AsyncReadExt;
+        let mut pings = 0;
+        loop {
+            // A server's control frames are short: a 2-byte header and at most 125 bytes.
+            if self.buf.len() >= 2 {
+                let (opcode, len) = (self.buf[0] & 0x0f, usize::from(self.buf[1] & 0x7f));
+                assert!(len < 126, "an unexpected long frame (opcode {opcode})");
+                if self.buf.len() >= 2 + len {
+                    let payload: Vec<u8> = self.buf.drain(..2 + len).skip(2).collect();
+                    match opcode {
+                        0x9 => pings += 1,
+                        0x8 => {
+                            let code = (payload.len() >= 2)
+                                .then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                            return (pings, code);
+                        }
+                        other => panic!("unexpected frame, opcode {other}"),
+                    }
+                    continue;
+                }
+            }
+            let mut chunk = [0u8; 1024];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return (pings, None),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -510,8 +578,21 @@ async fn a_reader_that_stops_is_closed_with_1013_and_its_stored_turn_is_complete
     let mut ws = open_small_window(addr).await;
     send(&mut ws, json!({"type": "chat", "message": "Fortell alt"})).await;
     let head = next_json(&mut ws).await;
-    // Stop reading for a while, then read what arrived: the server gave up on us.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Read nothing until the turn has been stored whole (however long a loaded machine takes):
+    // by then the server either gave up on us or holds the whole answer for us.
+    let id = head["conversation_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let resp = app.get(&format!("/conversations/{id}")).await;
+        if resp.status() == 200 {
+            let stored = crate::helpers::json_of(resp).await;
+            if stored["messages"].as_array().is_some_and(|m| m.len() == 2) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the turn was never stored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut seen = Vec::new();
     let end = loop {
         match tokio::time::timeout(LIMIT, ws.next())
