@@ -225,37 +225,46 @@ mod tests {
         assert!(!format!("{t:?}").contains("admin-token"), "{t:?}");
     }
 
-    /// The median time of `rounds` samples of `f(a, b)` (each sample `batch` calls).
-    fn median_ns(f: fn(&[u8], &[u8]) -> bool, a: &[u8], b: &[u8]) -> f64 {
-        const ROUNDS: usize = 101;
+    /// The time of `BATCH` calls of `f(a, b)`, in nanoseconds.
+    fn sample_ns(f: fn(&[u8], &[u8]) -> bool, a: &[u8], b: &[u8]) -> f64 {
         const BATCH: usize = 8;
-        let mut samples: Vec<f64> = (0..ROUNDS)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..BATCH {
-                    black_box(f(black_box(a), black_box(b)));
-                }
-                start.elapsed().as_nanos() as f64
-            })
-            .collect();
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            black_box(f(black_box(a), black_box(b)));
+        }
+        start.elapsed().as_nanos() as f64
+    }
+
+    fn median(mut samples: Vec<f64>) -> f64 {
         samples.sort_by(f64::total_cmp);
-        samples[ROUNDS / 2]
+        samples[samples.len() / 2]
     }
 
     /// How much slower comparing two inputs that differ only in their last byte is than two that
     /// differ in their first: about 1 for a constant-time routine, large for an early exit.
     fn position_ratio(f: fn(&[u8], &[u8]) -> bool) -> f64 {
+        const ROUNDS: usize = 101;
         let secret = vec![0x5a_u8; 32 * 1024];
         let mut first = secret.clone();
         first[0] ^= 1;
         let mut last = secret.clone();
         *last.last_mut().unwrap() ^= 1;
-        // Interleaved and repeated: a burst of noise hits both sides, and the best of three
-        // ratios is kept (noise only ever makes one side slower).
+        // The two sides' samples alternate (in alternating order), so that a machine loaded by
+        // other tests slows both alike instead of whichever side ran during the load; medians
+        // drop bursts, and the best of three ratios is kept (noise only makes one side slower).
         (0..3)
             .map(|_| {
-                let early = median_ns(f, &secret, &first);
-                let late = median_ns(f, &secret, &last);
+                let (mut early, mut late) = (Vec::new(), Vec::new());
+                for round in 0..ROUNDS {
+                    if round % 2 == 0 {
+                        early.push(sample_ns(f, &secret, &first));
+                        late.push(sample_ns(f, &secret, &last));
+                    } else {
+                        late.push(sample_ns(f, &secret, &last));
+                        early.push(sample_ns(f, &secret, &first));
+                    }
+                }
+                let (early, late) = (median(early), median(late));
                 late.max(early) / late.min(early).max(1.0)
             })
             .fold(f64::INFINITY, f64::min)
