@@ -125,7 +125,9 @@ impl Runner {
     /// Scrapes until `series` has `want` (a stream's gauge drops when the server drops the
     /// body, just after the client has read its end).
     async fn scrape_until(&self, series: &str, want: f64) -> (String, Exposition) {
-        for _ in 0..50 {
+        // Up to 10 s: on a loaded machine the server may drop the body well after the end.
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < until {
             let (text, parsed) = self.scrape().await;
             if parsed.value(series) == Some(want) {
                 return (text, parsed);
