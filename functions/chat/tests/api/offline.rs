@@ -121,7 +121,9 @@ async fn an_offline_lookup_slower_than_the_turn_is_reported_as_not_done_in_time(
         .chat_json(&json!({"message": "Hvor lenge varer batterigarantien på EC 47213?"}))
         .await;
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(2000), "{took:?}");
+    // The 1.5 s turn ends it, not the register's 30 s nor the client's 20 s (the slack is for a
+    // loaded CI machine).
+    assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["mode"], "offline");
     assert_eq!(

@@ -394,7 +394,8 @@ async fn a_slow_lookup_is_cut_at_the_turn_deadline_and_the_model_still_answers()
     let started = Instant::now();
     let (status, body) = app.chat_json(&json!({"message": "Hva med EC47213?"})).await;
     let took = started.elapsed();
-    assert!(took < turn + Duration::from_millis(500), "{took:?}");
+    // The turn's 2 s end it, not the register's client (20 s); slack for a loaded CI machine.
+    assert!(took < turn + Duration::from_secs(3), "{took:?}");
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["mode"], "model",
