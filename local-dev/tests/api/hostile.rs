@@ -451,8 +451,10 @@ async fn slow_headers() {
     };
     let elapsed = started.elapsed();
     assert!(closed, "the slow client was never cut off");
+    // The 500 ms header deadline, not one restarted by each line (that would never cut it
+    // off); slack for a loaded CI machine, below the loop's own 3 s.
     assert!(
-        elapsed < Duration::from_millis(1200),
+        elapsed < Duration::from_millis(2500),
         "cut off after {elapsed:?}"
     );
     let answer = answers(&out);
@@ -471,8 +473,9 @@ async fn many_idle_connections(addr: SocketAddr) {
     let started = Instant::now();
     let answer = raw_answer(addr, &get(b"/health", "")).await;
     assert_eq!(answer.status, 200);
+    // Not queued behind them (their header deadline is 15 s); slack for a loaded CI machine.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(5),
         "{:?} with 500 idle connections",
         started.elapsed()
     );
@@ -765,7 +768,12 @@ async fn content_length_mismatches_are_answered_promptly() {
         .await
         .expect("answered or closed in time")
         .ok();
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // The 500 ms body deadline; slack for a loaded CI machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     for answer in answers(&out) {
         assert!((400..500).contains(&answer.status), "{answer:?}");
     }
