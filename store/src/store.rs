@@ -178,14 +178,18 @@ impl Store {
     }
 
     fn spawn_retention(&self, backend: Arc<dyn Backend>) {
-        let Some(retention) = self.cfg.retention else {
-            return;
-        };
-        let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        // Retention off keeps conversations forever, but expired turn events, counter windows
+        // and cached lookups are still swept (nothing else ever deletes them).
+        let keep_ms = self
+            .cfg
+            .retention
+            .map(|r| i64::try_from(r.as_millis()).unwrap_or(i64::MAX));
         tokio::spawn(async move {
             loop {
                 let now = now_ms();
-                match backend.purge(now.saturating_sub(keep_ms), now).await {
+                // No conversation was updated before `i64::MIN`: none is erased.
+                let before = keep_ms.map_or(i64::MIN, |keep| now.saturating_sub(keep));
+                match backend.purge(before, now).await {
                     Ok(0) => {}
                     Ok(n) => {
                         tracing::info!(conversations = n, "store: retention erased conversations")

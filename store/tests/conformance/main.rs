@@ -51,6 +51,7 @@ conformance!(
     a_taken_id_is_a_conflict_not_an_overwrite,
     delete_erases_the_conversation_and_every_message,
     retention_erases_only_conversations_older_than_the_cutoff,
+    with_retention_off_expired_turn_events_are_still_swept_and_conversations_kept,
     concurrent_appends_to_one_conversation_get_distinct_numbers,
     counters_never_pass_their_cap_even_under_concurrency,
     a_reservation_is_settled_up_or_down,
@@ -302,6 +303,66 @@ async fn retention_erases_only_conversations_older_than_the_cutoff<F: Fixture>(f
     assert_eq!(
         b.counter_add("live", 0, 0, 10, 5000).await.unwrap(),
         Some(1)
+    );
+}
+
+/// `CONVERSATION_RETENTION_DAYS=0` keeps conversations forever, not expired turn events (up
+/// to `CHAT_RESUME_MAX_BYTES` a turn), counter windows and cached lookups: the hourly run
+/// still sweeps those.
+async fn with_retention_off_expired_turn_events_are_still_swept_and_conversations_kept<
+    F: Fixture,
+>(
+    f: &F,
+) {
+    use elbatt_store::{Store, StoreConfig, TurnEventRecord, TurnWrite};
+    let b = migrated(f).await;
+    let old = ConversationId::generate();
+    b.append(&old, true, &[NewMessage::user("old", 100)], 100)
+        .await
+        .unwrap();
+    let event = TurnEventRecord {
+        seq: 1,
+        name: "delta".to_owned(),
+        data: r#"{"text":"Hei"}"#.to_owned(),
+    };
+    let write = TurnWrite {
+        conversation_id: old.as_str(),
+        turn: "0123456789abcdef",
+        started_at_ms: 100,
+        ended_at_ms: Some(200),
+        expires_at_ms: 300,
+        dropped: 0,
+        events: std::slice::from_ref(&event),
+    };
+    b.turn_write(&write).await.unwrap();
+    b.counter_add("expired", 0, 1, 10, 500).await.unwrap();
+    assert_eq!(
+        (f.count("turns").await, f.count("turn_events").await),
+        (1, 1)
+    );
+
+    let store = Store::new(StoreConfig {
+        mode: f.mode(),
+        retention: None,
+    });
+    store.backend().await.unwrap();
+    // The sweep runs in the background when the store opens.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while f.count("turn_events").await > 0 || f.count("turns").await > 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "expired turn events were never swept with retention off"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        f.count("counters").await,
+        0,
+        "expired counter windows swept"
+    );
+    assert!(
+        b.conversation(&old).await.unwrap().is_some(),
+        "retention off keeps every conversation"
     );
 }
 
