@@ -269,8 +269,10 @@ impl Chat {
         match (req.method(), events_of) {
             (&Method::POST, None) => self.answer(req).await,
             (&Method::GET, Some(id)) => self.resume_request(&req, &id).await,
-            (_, Some(_)) => Ok(not_allowed(&req, "GET")),
-            (_, None) => Ok(not_allowed(&req, "POST")),
+            // As `dispatch` words `Allow` for a declared route (a Functions zip, mounted at `/`,
+            // matches none of the runner's paths and lands here).
+            (_, Some(_)) => Ok(not_allowed(&req, "GET, HEAD, OPTIONS")),
+            (_, None) => Ok(not_allowed(&req, "POST, OPTIONS")),
         }
     }
 }
@@ -333,6 +335,10 @@ fn sse_response(sub: Subscription) -> Response {
 impl Function for Chat {
     const NAME: &'static str = "chat";
     const METHODS: &'static [Method] = &[Method::POST, Method::GET];
+    const ROUTES: &'static [(&'static str, &'static [Method])] = &[
+        ("/chat", &[Method::POST]),
+        ("/chat/{conversation_id}/events", &[Method::GET]),
+    ];
     const STREAMS: bool = true;
     const VARIABLES: &'static [&'static [VarSpec]] = &[
         elbatt::vehicle::VARIABLES,
