@@ -382,7 +382,16 @@ test("each failure is explained in Norwegian (responses stubbed in the browser)"
       await p.evaluate(() => (document.getElementById("elbatt-chat").shadowRoot.querySelector("textarea").value = ""));
       await p.keyboard.type(text);
       await p.keyboard.press("Enter");
-      return Promise.race([awaitEvent(p), new Promise((r) => setTimeout(() => r(null), 3000))]);
+      // The turn's event, or (a request that never reached the server emits none) the alert
+      // the widget cleared when it sent: a condition, not a fixed wait a loaded machine can lose.
+      const alerted = p
+        .waitForFunction(
+          () => document.getElementById("elbatt-chat").shadowRoot.querySelector("[role=alert]").textContent !== "",
+          null,
+          { timeout: 15000 },
+        )
+        .then(() => null);
+      return Promise.race([awaitEvent(p), alerted]);
     };
     const json = (status, body) => (route) =>
       route.fulfill({ status, contentType: "application/json", body: JSON.stringify(body) });
