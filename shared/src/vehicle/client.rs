@@ -750,7 +750,8 @@ mod tests {
             client.fetch_plate("EC47213").await,
             Err(LookupError::Timeout)
         );
-        assert!(started.elapsed() < timeout * 2, "{:?}", started.elapsed());
+        // About the timeout, not a hang; slack for a loaded CI machine.
+        assert!(started.elapsed() < timeout * 5, "{:?}", started.elapsed());
     }
 
     #[tokio::test]
