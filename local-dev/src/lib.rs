@@ -252,14 +252,11 @@ pub fn configuration_tables() -> String {
     out.push_str("\n### Read by the runner and the `elbatt-api` container (`/api/ws`)\n\n");
     out.push_str(&elbatt::config::markdown_table(chat::ws::VARIABLES));
     let mut groups: Vec<(String, Vec<VarSpec>)> = Vec::new();
-    for v in variables()
-        .into_iter()
-        .skip(
-            elbatt::config::VARIABLES.len()
-                + elbatt::metrics::VARIABLES.len()
-                + chat::ws::VARIABLES.len(),
-        )
-    {
+    for v in variables().into_iter().skip(
+        elbatt::config::VARIABLES.len()
+            + elbatt::metrics::VARIABLES.len()
+            + chat::ws::VARIABLES.len(),
+    ) {
         let readers = FUNCTIONS
             .iter()
             .filter(|f| {
@@ -319,7 +316,16 @@ mod tests {
             assert_eq!(entry.name, entry.type_name, "{}", entry.type_path);
         }
         let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
-        assert_eq!(names, ["health", "plate-lookup", "chat", "conversations", "scenarios"]);
+        assert_eq!(
+            names,
+            [
+                "health",
+                "plate-lookup",
+                "chat",
+                "conversations",
+                "scenarios"
+            ]
+        );
     }
 
     #[test]

@@ -110,7 +110,11 @@ async fn a_streamed_turn_names_its_conversation_in_the_header_and_the_done_event
     let done = body
         .split("\n\n")
         // Frames start with their `id:` line (resumable streams).
-        .find_map(|frame| frame.split_once("event: done\ndata: ").map(|(_, data)| data))
+        .find_map(|frame| {
+            frame
+                .split_once("event: done\ndata: ")
+                .map(|(_, data)| data)
+        })
         .unwrap_or_else(|| panic!("no done event: {body}"));
     let done: Value = serde_json::from_str(done).unwrap();
     assert_eq!(done["conversation_id"], header.as_str());
