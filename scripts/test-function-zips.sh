@@ -159,6 +159,9 @@ for fn in "${functions[@]}"; do
   echo "== $fn"
   rm -rf "$work/fn"; mkdir -p "$work/fn"
   unzip -q "$work/dist/$fn.zip" -d "$work/fn"
+  # The zips carry fixed timestamps (reproducible builds); cargo decides by mtime, so without
+  # this a reused target directory keeps running the previous zip's build.
+  find "$work/fn" -exec touch {} +
   write_standin
   manifest="$work/standin/Cargo.toml"
   if [[ "${ZIP_PARITY_FETCH:-1}" != 0 && $fetched == 0 ]]; then
