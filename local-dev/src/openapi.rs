@@ -8,7 +8,7 @@
 
 use elbatt::config::ConfigError;
 use elbatt::context::Context;
-use elbatt::http::{ApiError, BoxFuture, Function, Request, Response};
+use elbatt::http::{ApiError, Function, Request, Response};
 use elbatt::runtime::Router;
 use http::{HeaderValue, Method, header};
 
@@ -32,21 +32,19 @@ impl Function for OpenApi {
         Ok(OpenApi)
     }
 
-    fn call(&self, _: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-        Box::pin(async move {
-            let mut resp = Response::new(SPEC.into());
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            // Changes only with a new build; an hour keeps tools from refetching it each run.
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            );
-            Ok(resp)
-        })
+    async fn call(&self, _: Request) -> Result<Response, ApiError> {
+        let mut resp = Response::new(SPEC.into());
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        // Changes only with a new build; an hour keeps tools from refetching it each run.
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
+        Ok(resp)
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chat::config::ChatConfig;
 use elbatt::config::{ConfigError, Env};
 use elbatt::context::Context;
-use elbatt::http::{ApiError, Body, BoxFuture, Function, Request, Response};
+use elbatt::http::{ApiError, Body, Function, Request, Response};
 use elbatt::runtime::Router;
 use elbatt::runtime::router::RouteInfo;
 use http::{HeaderValue, Method, header};
@@ -105,8 +105,8 @@ impl Function for Playground {
         Playground::new(ctx.env(), &[])
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-        Box::pin(async move { self.answer(&req) })
+    async fn call(&self, req: Request) -> Result<Response, ApiError> {
+        self.answer(&req)
     }
 
     /// It reads no body, whatever the method.

@@ -8,7 +8,7 @@
 
 use elbatt::config::ConfigError;
 use elbatt::context::Context;
-use elbatt::http::{ApiError, Body, BoxFuture, Function, Request, Response};
+use elbatt::http::{ApiError, Body, Function, Request, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 /// The widget's source, as committed.
@@ -117,8 +117,8 @@ impl Function for Widget {
         Ok(Widget::new())
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-        Box::pin(async move { self.answer(&req) })
+    async fn call(&self, req: Request) -> Result<Response, ApiError> {
+        self.answer(&req)
     }
 }
 

@@ -33,7 +33,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::config::{ConfigError, Env, Secret, VarSpec, secret, var};
 use crate::context::Context;
-use crate::http::{ApiError, Body, BoxFuture, Function, Request, Response, error_response};
+use crate::http::{ApiError, Body, Function, Request, Response, error_response};
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -732,31 +732,29 @@ impl Function for Exporter {
         }
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-        Box::pin(async move {
-            if !self.authorized(&req) {
-                let err = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "send Authorization: Bearer with the METRICS_TOKEN value",
-                );
-                let mut resp = error_response(&err, crate::http::request_id(&req));
-                resp.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return Ok(resp);
-            }
-            if req.uri().path() != "/" {
-                return Err(ApiError::not_found("use /metrics"));
-            }
-            let mut resp = Response::new(Body::full(encode()));
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    async fn call(&self, req: Request) -> Result<Response, ApiError> {
+        if !self.authorized(&req) {
+            let err = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer with the METRICS_TOKEN value",
             );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(resp)
-        })
+            let mut resp = error_response(&err, crate::http::request_id(&req));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return Ok(resp);
+        }
+        if req.uri().path() != "/" {
+            return Err(ApiError::not_found("use /metrics"));
+        }
+        let mut resp = Response::new(Body::full(encode()));
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(resp)
     }
 
     fn status(&self) -> String {

@@ -14,7 +14,7 @@
 
 use std::fmt::{self, Write as _};
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -148,18 +148,30 @@ tokio::task_local! {
     /// rather than a span: a span costs the registry's slab, an extension map and an enter/exit
     /// call per poll, about a quarter of a `/health` request's instructions (callgrind,
     /// docs/performance.md); reading a task-local is one thread-local lookup.
-    static REQUEST_ID: Arc<str>;
+    ///
+    /// The header's own value: cloning it counts a reference, where a string was an allocation.
+    static REQUEST_ID: http::HeaderValue;
 }
 
 /// Runs `fut` with `id` as the request id of every event it logs (in this task; a task it
 /// spawns does not inherit it, as it did not inherit a span either).
-pub fn in_request<F: Future>(id: Arc<str>, fut: F) -> impl Future<Output = F::Output> {
+pub fn in_request<F: Future>(id: http::HeaderValue, fut: F) -> impl Future<Output = F::Output> {
     REQUEST_ID.scope(id, fut)
 }
 
 /// The request id of the request this task is serving, if any.
-pub fn current_request_id() -> Option<Arc<str>> {
-    REQUEST_ID.try_with(Arc::clone).ok()
+pub fn current_request_id() -> Option<http::HeaderValue> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Calls `f` with the current request id, if this task serves a request (and the id is text,
+/// which the adapters ensure).
+fn with_request_id(f: impl FnOnce(&str)) {
+    let _ = REQUEST_ID.try_with(|id| {
+        if let Ok(id) = id.to_str() {
+            f(id);
+        }
+    });
 }
 
 /// Formats each event into one line and appends it to the buffer: the only formatter, so no
@@ -180,36 +192,102 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let request_id = current_request_id();
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                self.write_line(event, &mut scratch);
+                scratch.trim();
+            }
+            // An event logged while another is formatted (a field's `Debug` that logs).
+            Err(_) => self.write_line(event, &mut Scratch::default()),
+        });
+    }
+}
+
+/// The buffers a line is formatted in, kept per thread and reused: allocating them for every
+/// line cost three `malloc`/`free` pairs per request (callgrind, docs/performance.md).
+#[derive(Default)]
+struct Scratch {
+    line: String,
+    fields: String,
+    message: String,
+    /// A field's `Debug` text before it is escaped as JSON.
+    text: String,
+}
+
+impl Scratch {
+    /// A line far longer than an access line leaves its buffers as they were.
+    fn trim(&mut self) {
+        const KEEP: usize = 16 * 1024;
+        for buf in [
+            &mut self.line,
+            &mut self.fields,
+            &mut self.message,
+            &mut self.text,
+        ] {
+            if buf.capacity() > KEEP {
+                *buf = String::new();
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch {
+            line: String::new(),
+            fields: String::new(),
+            message: String::new(),
+            text: String::new(),
+        })
+    };
+}
+
+impl LineLayer {
+    fn write_line(&self, event: &Event<'_>, scratch: &mut Scratch) {
+        let Scratch {
+            line,
+            fields,
+            message,
+            text,
+        } = scratch;
+        line.clear();
+        fields.clear();
+        message.clear();
+        line.reserve(256);
+        fields.reserve(FIELDS_CAPACITY);
         let meta = event.metadata();
-        let mut line = String::with_capacity(256);
         let ts = Timestamp::now();
         if self.json {
             line.push_str("{\"timestamp\":\"");
-            ts.push(&mut line);
+            ts.push(line);
             line.push('"');
             line.push_str(",\"level\":\"");
-            line.push_str(&meta.level().as_str().to_ascii_lowercase());
+            line.push_str(match *meta.level() {
+                tracing::Level::ERROR => "error",
+                tracing::Level::WARN => "warn",
+                tracing::Level::INFO => "info",
+                tracing::Level::DEBUG => "debug",
+                tracing::Level::TRACE => "trace",
+            });
             line.push('"');
-            // One allocation: growing from empty took several reallocations per line.
-            let mut fields = JsonFields {
-                line: String::with_capacity(FIELDS_CAPACITY),
-                message: None,
-            };
-            event.record(&mut fields);
+            event.record(&mut JsonFields {
+                line: fields,
+                message,
+                text,
+            });
             line.push_str(",\"message\":");
-            push_json_str(&mut line, fields.message.as_deref().unwrap_or(""));
-            if let Some(rid) = &request_id {
+            push_json_str(line, message);
+            with_request_id(|rid| {
                 line.push_str(",\"request_id\":");
-                push_json_str(&mut line, rid);
-            }
+                push_json_str(line, rid);
+            });
             line.push_str(",\"target\":");
-            push_json_str(&mut line, meta.target());
-            line.push_str(&fields.line);
+            push_json_str(line, meta.target());
+            line.push_str(fields);
             line.push_str("}\n");
         } else {
             let level = meta.level().as_str();
-            ts.push(&mut line);
+            ts.push(line);
             line.push(' ');
             if self.color {
                 let code = match *meta.level() {
@@ -220,30 +298,33 @@ where
                 };
                 let _ = write!(line, "\x1b[{code}m{level:>5}\x1b[0m");
             } else {
-                let _ = write!(line, "{level:>5}");
+                // `{level:>5}`: the levels are ASCII, so padding is counting bytes.
+                for _ in level.len()..5 {
+                    line.push(' ');
+                }
+                line.push_str(level);
             }
-            // One allocation: growing from empty took several reallocations per line.
-            let mut fields = TextFields {
-                line: String::with_capacity(FIELDS_CAPACITY),
-                message: None,
+            let mut visitor = TextFields {
+                line: fields,
+                message,
+                has_message: false,
             };
-            event.record(&mut fields);
-            if let Some(message) = fields.message {
+            event.record(&mut visitor);
+            if visitor.has_message {
                 line.push(' ');
-                line.push_str(&message);
+                line.push_str(message);
             }
-            line.push_str(&fields.line);
-            if let Some(rid) = &request_id {
+            line.push_str(fields);
+            with_request_id(|rid| {
                 line.push_str(" request_id=");
                 line.push_str(rid);
-            }
+            });
             line.push('\n');
         }
         let _ = Buffered.write(line.as_bytes());
     }
 }
 
-/// A JSON string literal (serde_json's escaping).
 /// When a line was logged: RFC 3339, UTC, milliseconds (`2026-12-01T10:00:00.123Z`).
 struct Timestamp {
     secs: u64,
@@ -292,10 +373,17 @@ impl Timestamp {
             }
             line.push_str(&cached.1);
         });
-        let _ = write!(line, ".{:03}Z", self.millis);
+        // `.{:03}Z` without `core::fmt`.
+        let ms = self.millis.min(999);
+        line.push('.');
+        for digit in [ms / 100, ms / 10 % 10, ms % 10] {
+            line.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+        }
+        line.push('Z');
     }
 }
 
+/// A JSON string literal (serde_json's escaping).
 fn push_json_str(line: &mut String, value: &str) {
     if value.bytes().all(plain) {
         line.push('"');
@@ -310,12 +398,13 @@ fn push_json_str(line: &mut String, value: &str) {
 }
 
 /// Text fields: ` key=value`, the message apart.
-struct TextFields {
-    line: String,
-    message: Option<String>,
+struct TextFields<'a> {
+    line: &'a mut String,
+    message: &'a mut String,
+    has_message: bool,
 }
 
-impl Visit for TextFields {
+impl Visit for TextFields<'_> {
     // Numbers and plain strings are written without `core::fmt`: on the access line, the
     // formatting machinery for a float, an integer and a `Debug`-escaped string cost more
     // instructions than the rest of the request's own code (callgrind, docs/performance.md).
@@ -342,7 +431,8 @@ impl Visit for TextFields {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.message = Some(value.to_owned());
+            self.message.push_str(value);
+            self.has_message = true;
         } else if value.bytes().all(plain) {
             // What `{value:?}` would print, without escaping each character.
             self.key(field);
@@ -355,14 +445,15 @@ impl Visit for TextFields {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
-            self.message = Some(format!("{value:?}"));
+            let _ = write!(self.message, "{value:?}");
+            self.has_message = true;
         } else {
             let _ = write!(self.line, " {}={value:?}", field.name());
         }
     }
 }
 
-impl TextFields {
+impl TextFields<'_> {
     fn key(&mut self, field: &Field) {
         self.line.push(' ');
         self.line.push_str(field.name());
@@ -375,26 +466,27 @@ fn plain(b: u8) -> bool {
     b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' '
 }
 
-struct JsonFields {
-    line: String,
-    message: Option<String>,
+struct JsonFields<'a> {
+    line: &'a mut String,
+    message: &'a mut String,
+    text: &'a mut String,
 }
 
-impl JsonFields {
+impl JsonFields<'_> {
     fn key(&mut self, field: &Field) {
         self.line.push(',');
-        push_json_str(&mut self.line, field.name());
+        push_json_str(self.line, field.name());
         self.line.push(':');
     }
 }
 
-impl Visit for JsonFields {
+impl Visit for JsonFields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.message = Some(value.to_owned());
+            self.message.push_str(value);
         } else {
             self.key(field);
-            push_json_str(&mut self.line, value);
+            push_json_str(self.line, value);
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -418,12 +510,13 @@ impl Visit for JsonFields {
         let _ = write!(self.line, "{value}");
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let text = format!("{value:?}");
         if field.name() == "message" {
-            self.message = Some(text);
+            let _ = write!(self.message, "{value:?}");
         } else {
+            self.text.clear();
+            let _ = write!(self.text, "{value:?}");
             self.key(field);
-            push_json_str(&mut self.line, &text);
+            push_json_str(self.line, self.text);
         }
     }
 }
@@ -478,12 +571,12 @@ mod tests {
     #[tokio::test]
     async fn the_request_id_is_seen_inside_the_request_and_not_outside() {
         assert!(current_request_id().is_none());
-        let seen = in_request(Arc::from("req-1"), async {
+        let seen = in_request(http::HeaderValue::from_static("req-1"), async {
             tokio::task::yield_now().await;
             current_request_id()
         })
         .await;
-        assert_eq!(seen.as_deref(), Some("req-1"));
+        assert_eq!(seen.as_ref().map(|v| v.as_bytes()), Some(&b"req-1"[..]));
         assert!(current_request_id().is_none());
     }
 }

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use elbatt::config::{ConfigError, VarSpec};
 use elbatt::context::Context;
 use elbatt::http::{
-    ApiError, Body, BodyLimit, BoxFuture, Function, Request, RequestBody, RequestExt, Response,
+    ApiError, Body, BodyLimit, Function, Request, RequestBody, RequestExt, Response,
     error_response, json, request_id,
 };
 use elbatt::vehicle::service::VehicleService;
@@ -368,8 +368,8 @@ impl Function for Chat {
         Ok(chat)
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ChatError>> {
-        Box::pin(self.route(req))
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response, ChatError>> + Send {
+        self.route(req)
     }
 
     /// `CHAT_MAX_BODY_BYTES`, enforced while the body is read.

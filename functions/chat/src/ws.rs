@@ -27,8 +27,7 @@ use std::time::Duration;
 use elbatt::config::{ConfigError, Env, VarSpec, var};
 use elbatt::context::Context;
 use elbatt::http::{
-    ApiError, BoxFuture, Function, HttpError, REQUEST_ID, Request, Response, X_FORWARDED_FOR,
-    error_response,
+    ApiError, Function, HttpError, REQUEST_ID, Request, Response, X_FORWARDED_FOR, error_response,
 };
 use elbatt::runtime::upgrade::{Session, Upgraded, switching_protocols};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -195,22 +194,20 @@ impl Function for WebSocket {
         Ok(WebSocket::new(chat, cfg))
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-        Box::pin(async move {
-            match self.upgrade(&req) {
-                Err(e) if e.status == StatusCode::UPGRADE_REQUIRED => {
-                    let mut resp = error_response(&e, elbatt::http::request_id(&req));
-                    let h = resp.headers_mut();
-                    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-                    h.insert(
-                        header::SEC_WEBSOCKET_VERSION,
-                        HeaderValue::from_static("13"),
-                    );
-                    Ok(resp)
-                }
-                other => other,
+    async fn call(&self, req: Request) -> Result<Response, ApiError> {
+        match self.upgrade(&req) {
+            Err(e) if e.status == StatusCode::UPGRADE_REQUIRED => {
+                let mut resp = error_response(&e, elbatt::http::request_id(&req));
+                let h = resp.headers_mut();
+                h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                h.insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+                Ok(resp)
             }
-        })
+            other => other,
+        }
     }
 
     fn status(&self) -> String {

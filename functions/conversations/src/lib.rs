@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use elbatt::config::{ConfigError, VarSpec};
 use elbatt::context::Context;
-use elbatt::http::{ApiError, BoxFuture, Function, Request, Response, json};
+use elbatt::http::{ApiError, Function, Request, Response, json};
 use elbatt_store::{ConversationId, ReadinessState, Store, StoreError};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::json as j;
@@ -129,16 +129,16 @@ impl Function for Conversations {
         Ok(Conversations::new(Store::from_context(ctx)?))
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-        Box::pin(self.answer(req))
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response, ApiError>> + Send {
+        self.answer(req)
     }
 
     /// The id is a capability: never in a log line.
-    fn loggable_path(&self, path: &str) -> String {
+    fn loggable_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
         match path.strip_prefix("/conversations/") {
-            Some(rest) if !rest.is_empty() => "/conversations/{id}".to_owned(),
-            _ if !path.starts_with("/conversations") && path.len() > 60 => "/{id}".to_owned(),
-            _ => path.to_owned(),
+            Some(rest) if !rest.is_empty() => "/conversations/{id}".into(),
+            _ if !path.starts_with("/conversations") && path.len() > 60 => "/{id}".into(),
+            _ => path.into(),
         }
     }
 

@@ -10,7 +10,7 @@
 
 use elbatt::config::ConfigError;
 use elbatt::context::Context;
-use elbatt::http::{ApiError, BoxFuture, Function, Request, Response};
+use elbatt::http::{ApiError, Function, Request, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 
 const HEALTHY: &str = r#"{"status":"healthy"}"#;
@@ -53,8 +53,8 @@ impl Function for Health {
         Ok(Health)
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-        Box::pin(async move { Health::answer(&req) })
+    async fn call(&self, req: Request) -> Result<Response, ApiError> {
+        Health::answer(&req)
     }
 }
 

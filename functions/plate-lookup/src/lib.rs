@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use elbatt::config::{ConfigError, VarSpec, var};
 use elbatt::context::Context;
-use elbatt::http::{BoxFuture, Function, HttpError, Request, RequestExt, Response, json};
+use elbatt::http::{Function, HttpError, Request, RequestExt, Response, json};
 use elbatt::limit::{ClientIdentity, Limiter, Rate};
 use elbatt::plate::{Plate, PlateError};
 use elbatt::vehicle::VehicleSummary;
@@ -231,17 +231,17 @@ impl Function for PlateLookup {
         ))
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, PlateLookupError>> {
-        Box::pin(async move { self.answer(&req).await })
+    async fn call(&self, req: Request) -> Result<Response, PlateLookupError> {
+        self.answer(&req).await
     }
 
     /// Plates are personal data: keep only the mount prefix in logs.
-    fn loggable_path(&self, path: &str) -> String {
+    fn loggable_path<'a>(&self, path: &'a str) -> std::borrow::Cow<'a, str> {
         match path.strip_prefix("/plate-lookup") {
-            Some("" | "/") => path.to_owned(),
-            Some(_) => "/plate-lookup/<plate>".to_owned(),
-            None if path == "/" => path.to_owned(),
-            None => "/<plate>".to_owned(),
+            Some("" | "/") => path.into(),
+            Some(_) => "/plate-lookup/<plate>".into(),
+            None if path == "/" => path.into(),
+            None => "/<plate>".into(),
         }
     }
 

@@ -25,8 +25,8 @@ use chat::scenario::Scenarios;
 use elbatt::config::{ConfigError, VarSpec};
 use elbatt::context::Context;
 use elbatt::http::{
-    Body, BodyLimit, BoxFuture, Function, HttpError, Request, RequestBody, Response,
-    error_response, json, request_id,
+    Body, BodyLimit, Function, HttpError, Request, RequestBody, Response, error_response, json,
+    request_id,
 };
 use elbatt_store::scenarios::{InvalidScenario, Scenario, ScenarioId, ScenarioInput, Written};
 use elbatt_store::{Store, StoreError};
@@ -378,22 +378,20 @@ impl Function for ScenariosApi {
         ))
     }
 
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ScenarioError>> {
-        Box::pin(async move {
-            match self.answer(&req).await {
-                // The challenge header is part of a 401 (RFC 9110 §11.6.1); the error type
-                // carries no headers, so this one is answered here.
-                Err(e @ ScenarioError::Unauthorized) => {
-                    let mut resp = error_response(&e, request_id(&req));
-                    resp.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Bearer realm=\"elbatt-admin\""),
-                    );
-                    Ok(resp)
-                }
-                other => other,
+    async fn call(&self, req: Request) -> Result<Response, ScenarioError> {
+        match self.answer(&req).await {
+            // The challenge header is part of a 401 (RFC 9110 §11.6.1); the error type
+            // carries no headers, so this one is answered here.
+            Err(e @ ScenarioError::Unauthorized) => {
+                let mut resp = error_response(&e, request_id(&req));
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"elbatt-admin\""),
+                );
+                Ok(resp)
             }
-        })
+            other => other,
+        }
     }
 
     fn status(&self) -> String {

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use elbatt::config::{ConfigError, CorsConfig};
 use elbatt::context::Context;
-use elbatt::http::{
-    ApiError, BoxFuture, Function, Request, RequestBody, RequestExt, Response, json,
-};
+use elbatt::http::{ApiError, Function, Request, RequestBody, RequestExt, Response, json};
 use elbatt::runtime::Router;
 use elbatt::testing::{FakeLambdaRuntime, Posted, apigw_v2_event, spawn_router};
 use http::{Method, StatusCode};
@@ -27,8 +25,8 @@ impl Function for Echo {
     fn from_context(_: &Context) -> Result<Self, ConfigError> {
         Ok(Echo)
     }
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-        Box::pin(async move { Ok(json(StatusCode::OK, &seen(&req))) })
+    async fn call(&self, req: Request) -> Result<Response, ApiError> {
+        Ok(json(StatusCode::OK, &seen(&req)))
     }
 }
 

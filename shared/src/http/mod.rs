@@ -12,9 +12,9 @@ mod body;
 mod cors;
 mod error;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderValue, Method, StatusCode, header};
@@ -49,11 +49,12 @@ pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-reques
 pub const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 
-/// The path as the client sent it, before a router removed its mount prefix: for logs only,
-/// since no platform gives a function this. Adapters put it in the request's extensions when
-/// they removed a prefix; without it, `uri()` is the path as sent.
+/// The URI as the client sent it, before a router removed its mount prefix: for logs and
+/// per-path methods only, since no platform gives a function this. Adapters put it in the
+/// request's extensions when they removed a prefix, and [`dispatch`] takes it out again before
+/// the function sees the request; without it, `uri()` is the URI as sent.
 #[derive(Debug, Clone)]
-pub struct OriginalPath(pub String);
+pub struct OriginalPath(pub http::Uri);
 
 /// Public paths (`/chat/{conversation_id}/events`), each with the methods it takes.
 pub type Routes = &'static [(&'static str, &'static [Method])];
@@ -85,12 +86,13 @@ pub trait Function: Send + Sync + Sized + 'static {
     /// A variable it reads is malformed (a missing key is not an error where the function can
     /// answer without it).
     fn from_context(ctx: &Context) -> Result<Self, ConfigError>;
-    /// Handles one request.
-    fn call(&self, req: Request) -> BoxFuture<'_, Result<Response, Self::Error>>;
+    /// Handles one request. Not boxed here: [`Handler::handle`] boxes the future once, where
+    /// a boxed future in each of the two traits cost a second allocation per request.
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response, Self::Error>> + Send;
     /// The path as it may appear in logs. Plates are personal data, so a function whose paths
     /// carry one overrides this to mask it.
-    fn loggable_path(&self, path: &str) -> String {
-        path.to_owned()
+    fn loggable_path<'a>(&self, path: &'a str) -> Cow<'a, str> {
+        Cow::Borrowed(path)
     }
     /// One line for the runner's start-up report, e.g. "ready" or what to set to enable it.
     fn status(&self) -> String {
@@ -150,7 +152,7 @@ pub trait Handler: Send + Sync + 'static {
     fn methods(&self) -> &'static [Method];
     fn routes(&self) -> Routes;
     fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>>;
-    fn loggable_path(&self, path: &str) -> String;
+    fn loggable_path<'a>(&self, path: &'a str) -> Cow<'a, str>;
     fn status(&self) -> String;
     fn body_limit(&self) -> BodyLimit;
 }
@@ -166,13 +168,10 @@ impl<F: Function> Handler for F {
         F::ROUTES
     }
     fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>> {
-        Box::pin(async move {
-            self.call(req)
-                .await
-                .map_err(|e| Box::new(e) as BoxedHttpError)
-        })
+        let call = self.call(req);
+        Box::pin(async move { call.await.map_err(|e| Box::new(e) as BoxedHttpError) })
     }
-    fn loggable_path(&self, path: &str) -> String {
+    fn loggable_path<'a>(&self, path: &'a str) -> Cow<'a, str> {
         Function::loggable_path(self, path)
     }
     fn status(&self) -> String {
@@ -254,9 +253,15 @@ fn methods_for(function: &dyn Handler, path: &str) -> &'static [Method] {
 
 /// Calls `function` with everything every platform must do around it.
 pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, req: Request) -> Response {
-    let request_id: Arc<str> = Arc::from(request_id(&req).unwrap_or("-"));
+    // The adapters put a valid id on every request; `-` only for a request built by hand.
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .filter(|v| v.to_str().is_ok())
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("-"));
     crate::telemetry::in_request(
-        Arc::clone(&request_id),
+        request_id.clone(),
         dispatch_in_request(function, cors, req, request_id),
     )
     .await
@@ -267,15 +272,19 @@ async fn dispatch_in_request(
     function: &dyn Handler,
     cors: &CorsConfig,
     mut req: Request,
-    request_id: Arc<str>,
+    request_id: HeaderValue,
 ) -> Response {
     let started = Instant::now();
+    let id = request_id.to_str().unwrap_or("-");
     let method = req.method().clone();
-    // The full path as the client sent it (the router strips its mount prefix from `uri()`).
-    let full = req
-        .extensions()
-        .get::<OriginalPath>()
-        .map_or(req.uri().path(), |p| p.0.as_str());
+    // The full path as the client sent it (the router strips its mount prefix from `uri()`),
+    // taken out so that the handler sees what Lambda would give it. A URI shares its bytes:
+    // cloning one counts a reference.
+    let sent = match req.extensions_mut().remove::<OriginalPath>() {
+        Some(OriginalPath(uri)) => uri,
+        None => req.uri().clone(),
+    };
+    let full = sent.path();
     // `Allow`, preflights and `405` per path (`OPTIONS /ready` must not offer `DELETE`): the
     // methods of the declared route this is, else all the function serves.
     let methods = methods_for(function, full);
@@ -296,7 +305,7 @@ async fn dispatch_in_request(
                 "method_not_allowed",
                 format!("{method} is not allowed here; use {allow}"),
             ),
-            Some(&request_id),
+            Some(id),
         );
         if let Ok(v) = HeaderValue::from_str(&allow) {
             resp.headers_mut().insert(header::ALLOW, v);
@@ -309,7 +318,7 @@ async fn dispatch_in_request(
         let mut resp = match function.handle(req).await {
             Ok(resp) => resp,
             // Inside the request's scope: a failure's log line carries the request id.
-            Err(e) => error_response(&*e, Some(&request_id)),
+            Err(e) => error_response(&*e, Some(id)),
         };
         if is_head {
             // Keep the headers (and the length the GET would have had), drop the body.
@@ -322,13 +331,13 @@ async fn dispatch_in_request(
         resp
     };
     cors::decorate(&mut resp, origin.as_ref());
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert(REQUEST_ID, v);
-    }
+    resp.headers_mut().insert(REQUEST_ID, request_id);
+    // Strings rather than `%` (Display): a `str` field is written as it is, where `Display`
+    // went through `core::fmt` for each.
     tracing::info!(
         function = function.name(),
-        method = %method,
-        path = %path,
+        method = method.as_str(),
+        path = &*path,
         status = resp.status().as_u16(),
         duration_ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
         "access"
@@ -360,8 +369,8 @@ mod tests {
             Ok(Routed)
         }
 
-        fn call(&self, _: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-            Box::pin(async { Err(ApiError::not_found("unused")) })
+        async fn call(&self, _: Request) -> Result<Response, ApiError> {
+            Err(ApiError::not_found("unused"))
         }
     }
 

@@ -232,8 +232,10 @@ impl Router {
             let err = ApiError::payload_too_large(self.body_limit);
             return close_after(error_response(&err, None));
         }
-        let path = parts.uri.path().to_owned();
-        let Some((mount, rest)) = self.find(&path) else {
+        // A URI shares its bytes: this clone counts a reference, where copying the path was an
+        // allocation.
+        let uri = parts.uri.clone();
+        let Some((mount, rest)) = self.find(uri.path()) else {
             add_ingress_headers(&mut parts.headers, peer);
             let id = parts.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok());
             tracing::info!(method = %parts.method, status = 404, request_id = id, "access: no route");

@@ -243,7 +243,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 mod tests {
     use super::*;
     use crate::config::CorsConfig;
-    use crate::http::{ApiError, BoxFuture, Function, Request, Response};
+    use crate::http::{ApiError, Function, Request, Response};
     use http::Method;
     use tokio::sync::Notify;
 
@@ -261,12 +261,10 @@ mod tests {
         fn from_context(_: &crate::context::Context) -> Result<Self, crate::config::ConfigError> {
             Ok(Slow::default())
         }
-        fn call(&self, _req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
-            Box::pin(async {
-                self.entered.notify_one();
-                self.release.notified().await;
-                Ok(Response::new("done".into()))
-            })
+        async fn call(&self, _req: Request) -> Result<Response, ApiError> {
+            self.entered.notify_one();
+            self.release.notified().await;
+            Ok(Response::new("done".into()))
         }
     }
 

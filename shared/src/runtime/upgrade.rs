@@ -244,7 +244,7 @@ mod tests {
         fn from_context(_: &crate::context::Context) -> Result<Self, crate::config::ConfigError> {
             Ok(Echo)
         }
-        fn call(&self, _req: Request) -> BoxFuture<'_, Result<Response, ApiError>> {
+        fn call(&self, _req: Request) -> impl Future<Output = Result<Response, ApiError>> + Send {
             let session: Session = Box::new(|mut io| {
                 Box::pin(async move {
                     let mut stop = io.shutdown();
@@ -265,7 +265,7 @@ mod tests {
             });
             let mut h = HeaderMap::new();
             h.insert(header::UPGRADE, http::HeaderValue::from_static("echo"));
-            Box::pin(async move { Ok(switching_protocols(h, session)) })
+            async move { Ok(switching_protocols(h, session)) }
         }
     }
 
