@@ -11,18 +11,21 @@
 //! `curl localhost:8080/EC47213`.
 
 pub mod job;
+pub mod rendered;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use elbatt::config::{ConfigError, VarSpec, var};
 use elbatt::context::Context;
-use elbatt::http::{Function, HttpError, Request, RequestExt, Response, json};
+use elbatt::http::{Function, HttpError, Request, RequestExt, Response, json, json_bytes};
 use elbatt::limit::{ClientIdentity, Limiter, Rate};
 use elbatt::plate::{Plate, PlateError};
 use elbatt::vehicle::VehicleSummary;
 use elbatt::vehicle::client::LookupError;
 use elbatt::vehicle::service::VehicleService;
 use http::{Method, StatusCode};
+use rendered::Rendered;
 use serde::Serialize;
 
 /// Credit the data source, as Statens vegvesen asks.
@@ -50,6 +53,8 @@ pub struct PlateLookup {
     /// Statens vegvesen are limited per client; cached answers are not.
     limiter: Arc<Limiter>,
     client: ClientIdentity,
+    /// Answers kept for the plates asked about again (see [`rendered`]).
+    rendered: Arc<Rendered>,
 }
 
 /// The success body.
@@ -137,6 +142,7 @@ impl PlateLookup {
             service,
             limiter: Arc::new(limiter),
             client,
+            rendered: Arc::default(),
         }
     }
 
@@ -162,26 +168,41 @@ impl PlateLookup {
 
     async fn answer(&self, req: &Request) -> Result<Response, PlateLookupError> {
         let plate = plate_from(req)?;
-        if self.service.as_ref().is_some_and(|s| !s.is_cached(&plate)) {
-            let client = self.client.key(req.headers());
-            self.limiter
-                .check_everywhere(client)
-                .await
-                .map_err(|retry_after_secs| PlateLookupError::RateLimited { retry_after_secs })?;
-        }
-        let vehicle = self.lookup(&plate).await?;
-        Ok(json(
-            StatusCode::OK,
-            &LookupResponse {
-                plate: plate.as_str(),
-                vehicle: &vehicle,
-                source: SOURCE,
+        // A vehicle this instance holds costs no upstream call, so no limit applies to it.
+        let vehicle =
+            match self.service.as_ref().and_then(|s| s.cached(&plate)) {
+                Some(hit) => hit.ok_or(PlateLookupError::NotFound)?,
+                None => {
+                    if self.service.as_ref().is_some_and(|s| !s.is_cached(&plate)) {
+                        let client = self.client.key(req.headers());
+                        self.limiter.check_everywhere(client).await.map_err(
+                            |retry_after_secs| PlateLookupError::RateLimited { retry_after_secs },
+                        )?;
+                    }
+                    self.lookup(&plate).await?
+                }
+            };
+        let answer = LookupResponse {
+            plate: plate.as_str(),
+            vehicle: &vehicle,
+            source: SOURCE,
+        };
+        let render = || serde_json::to_vec(&answer).ok().map(Bytes::from);
+        Ok(
+            match self.rendered.get_or_render(&plate, &vehicle, render) {
+                Some(body) => json_bytes(StatusCode::OK, body),
+                // Logged and answered as a 500 there.
+                None => json(StatusCode::OK, &answer),
             },
-        ))
+        )
+    }
+
+    /// Answers rendered and kept for reuse (see [`rendered`]).
+    pub fn rendered(&self) -> &Rendered {
+        &self.rendered
     }
 }
 
-/// The plate from the path (`/EC47213`) or the query (`?plate=EC47213`), parsed once here.
 fn plate_from(req: &Request) -> Result<Plate, PlateLookupError> {
     let path = req.uri().path().trim_matches('/');
     let raw = if path.is_empty() {

@@ -185,15 +185,7 @@ impl<F: Function> Handler for F {
 /// A `200` (or other status) JSON response.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
-        Ok(bytes) => {
-            let mut resp = Response::new(Body::from(bytes));
-            *resp.status_mut() = status;
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            resp
-        }
+        Ok(bytes) => json_bytes(status, bytes.into()),
         Err(e) => {
             tracing::error!(error = %e, "response did not serialise");
             error_response(
@@ -206,6 +198,17 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
             )
         }
     }
+}
+
+/// A JSON response from a body already serialised (e.g. one kept for reuse).
+pub fn json_bytes(status: StatusCode, body: bytes::Bytes) -> Response {
+    let mut resp = Response::new(Body::full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// Decodes `%XX` escapes (invalid UTF-8 becomes U+FFFD, which no parser downstream accepts).

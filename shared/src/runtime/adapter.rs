@@ -28,6 +28,9 @@ pub struct Mounted<'a> {
     pub prefix: &'a str,
     /// Path after the prefix, always starting with `/`.
     pub rest: &'a str,
+    /// API Gateway's route key for `prefix` ([`route_key`]), made once per mount rather than
+    /// formatted per request.
+    pub route_key: &'a str,
 }
 
 /// Builds the handler's request. `body` has already been read within the size limit.
@@ -93,7 +96,7 @@ pub fn to_lambda_request(
         .map(str::to_owned);
 
     let mut ctx = ApiGatewayV2httpRequestContext::default();
-    ctx.route_key = Some(route_key(mounted.prefix));
+    ctx.route_key = Some(mounted.route_key.to_owned());
     ctx.stage = Some("$default".to_owned());
     ctx.request_id = Some(request_id);
     ctx.domain_name = parts
@@ -148,7 +151,7 @@ fn empty_map() -> QueryMap {
 }
 
 /// API Gateway's route key for a proxy mount, e.g. `ANY /plate-lookup/{proxy+}`.
-fn route_key(prefix: &str) -> String {
+pub fn route_key(prefix: &str) -> String {
     if prefix == "/" {
         "ANY /{proxy+}".to_owned()
     } else {
@@ -167,10 +170,9 @@ pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
     let mut peer_text = IpText::default();
     push_ip(&mut peer_text, peer.ip());
     let peer_text = peer_text.as_str();
+    let all = headers.get_all(X_FORWARDED_FOR);
     let lines = || {
-        headers
-            .get_all(X_FORWARDED_FOR)
-            .iter()
+        all.iter()
             .filter_map(|line| line.to_str().ok())
             .map(str::trim)
             .filter(|line| !line.is_empty())
@@ -310,6 +312,7 @@ mod tests {
             Mounted {
                 prefix: "/plate-lookup",
                 rest: "/EC47213",
+                route_key: &route_key("/plate-lookup"),
             },
         );
         assert_eq!(req.uri().path(), "/EC47213");
@@ -370,9 +373,11 @@ mod tests {
     #[test]
     fn binary_bodies_stay_binary_and_text_stays_text() {
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let key = route_key("/");
         let m = Mounted {
             prefix: "/",
             rest: "/",
+            route_key: &key,
         };
         let t = to_lambda_request(parts("/"), b"hei".to_vec(), peer, m);
         assert!(matches!(t.body(), LambdaBody::Text(s) if s == "hei"));

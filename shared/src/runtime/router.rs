@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{StatusCode, header};
 use http_body_util::BodyExt;
 
-use super::adapter::{Mounted, add_ingress_headers, to_lambda_request};
+use super::adapter::{Mounted, add_ingress_headers, route_key, to_lambda_request};
 use crate::config::{CorsConfig, Env, REQUEST_BODY_TIMEOUT_SECS};
 use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch, error_response, serves};
 use crate::metrics;
@@ -32,6 +32,8 @@ struct Mount {
     strip: bool,
     /// Its series in [`crate::metrics`], claimed once here rather than looked up per request.
     metric: metrics::FunctionId,
+    /// API Gateway's route key for it, as the adapter fills it in each request's context.
+    route_key: String,
 }
 
 /// One line of the route table.
@@ -96,11 +98,14 @@ impl Router {
             prefix.trim_end_matches('/').to_owned()
         };
         let metric = metrics::function_id(function.name());
+        // The function sees the prefix only where it is stripped; unstripped, it is at `/`.
+        let route_key = route_key(if strip { &prefix } else { "/" });
         self.mounts.push(Mount {
             prefix,
             function,
             strip,
             metric,
+            route_key,
         });
         // Longest prefix wins, so `/api/health` beats `/`.
         self.mounts
@@ -255,6 +260,7 @@ impl Router {
         let mounted = Mounted {
             prefix: if mount.strip { &mount.prefix } else { "/" },
             rest,
+            route_key: &mount.route_key,
         };
         let function = mount.function.as_ref();
         let has_body = declared.is_some_and(|len| len > 0)

@@ -184,6 +184,12 @@ where
         }
     }
 
+    /// The stored value for `key` if it is fresh (counted as a hit), without starting a fetch:
+    /// the hit path of [`Cache::get_or_fetch`] without building its fetch.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.lock().fresh(key, Instant::now())
+    }
+
     /// Stored entries, including expired ones not yet purged.
     /// Whether a call for `key` now would be answered without a fetch (a fresh entry or one
     /// already being fetched). Counts nothing.
