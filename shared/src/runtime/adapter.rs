@@ -45,7 +45,7 @@ pub fn to_lambda_request(
         .query()
         .filter(|q| !q.is_empty())
         .map(str::to_owned);
-    add_ingress_headers(&mut parts.headers, peer);
+    let ingress = add_ingress_headers(&mut parts.headers, peer);
 
     // Rebuild the URI only when the mount strips a prefix; parsing one costs more than the
     // rest of this function, and `/` (a function's own root, e.g. `/health`) needs none.
@@ -63,18 +63,8 @@ pub fn to_lambda_request(
     };
     let raw_path = mounted.rest.to_owned();
 
-    let request_id = parts
-        .headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let source_ip = parts
-        .headers
-        .get(X_FORWARDED_FOR)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|s| s.trim().to_owned());
+    let request_id = ingress.request_id.to_str().unwrap_or_default().to_owned();
+    let source_ip = Some(ingress.source_ip);
 
     let mut http_desc = ApiGatewayV2httpRequestContextHttpDescription::default();
     http_desc.method = parts.method.clone();
@@ -109,17 +99,16 @@ pub fn to_lambda_request(
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     ctx.http = http_desc;
 
-    let query = raw_query
+    let query: Option<QueryMap> = raw_query
         .as_deref()
-        .map_or_else(empty_map, |q| q.parse().unwrap_or_else(|_| empty_map()));
+        .and_then(|q| q.parse().ok())
+        .filter(|q: &QueryMap| !q.is_empty());
     let proxy = mounted.rest.trim_start_matches('/');
-    let path_params = if proxy.is_empty() {
-        empty_map()
-    } else {
+    let path_params = (!proxy.is_empty()).then(|| {
         let mut params = std::collections::HashMap::with_capacity(1);
         params.insert("proxy".to_owned(), vec![crate::http::percent_decode(proxy)]);
         QueryMap::from(params)
-    };
+    });
 
     let body = if body.is_empty() {
         LambdaBody::Empty
@@ -136,18 +125,20 @@ pub fn to_lambda_request(
     if let Some(original) = original_path {
         parts.extensions.insert(OriginalPath(original));
     }
-    http::Request::from_parts(parts, body)
+    let mut req = http::Request::from_parts(parts, body)
         .with_raw_http_path(raw_path)
-        .with_query_string_parameters(query)
-        .with_path_parameters(path_params)
-        .with_request_context(RequestContext::ApiGatewayV2(ctx))
-}
-
-/// An empty map of parameters, shared: a `QueryMap` is an `Arc`, so each request's empty query
-/// and path parameters cost a reference count instead of two allocations.
-fn empty_map() -> QueryMap {
-    static EMPTY: std::sync::OnceLock<QueryMap> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(QueryMap::default).clone()
+        .with_request_context(RequestContext::ApiGatewayV2(ctx));
+    // An empty map is left out: `RequestExt` answers the same for an empty map and for none
+    // (its `_ref` accessors give `None` for both, the others an empty map), and the types it
+    // stores them under are private to lambda_http, so a handler cannot tell. Each insert cost
+    // two allocations and a share of the extension map's growth (callgrind).
+    if let Some(query) = query {
+        req = req.with_query_string_parameters(query);
+    }
+    if let Some(params) = path_params {
+        req = req.with_path_parameters(params);
+    }
+    req
 }
 
 /// API Gateway's route key for a proxy mount, e.g. `ANY /plate-lookup/{proxy+}`.
@@ -159,8 +150,18 @@ pub fn route_key(prefix: &str) -> String {
     }
 }
 
+/// What the ingress headers say once [`add_ingress_headers`] has set them, so that the adapter
+/// does not look them up again.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    /// `X-Request-Id`.
+    pub request_id: HeaderValue,
+    /// The first `X-Forwarded-For` entry, as API Gateway's `sourceIp`.
+    pub source_ip: String,
+}
+
 /// What Scaleway's ingress adds in front of every function and container.
-pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
+pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) -> Ingress {
     // Room for the three headers at once: the map hyper builds holds the client's headers
     // only, and growing it once per header cost an allocation each.
     headers.reserve(3);
@@ -185,13 +186,20 @@ pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) {
         xff.extend_from_slice(b", ");
     }
     xff.extend_from_slice(peer_text.as_bytes());
+    let source_ip = std::str::from_utf8(&xff)
+        .ok()
+        .and_then(|v| v.split(',').next())
+        .map_or_else(String::new, |first| first.trim().to_owned());
     if let Ok(v) = HeaderValue::from_maybe_shared(xff.freeze()) {
         headers.insert(X_FORWARDED_FOR, v);
     }
     if !headers.contains_key(X_FORWARDED_PROTO) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
-    ensure_request_id(headers);
+    Ingress {
+        request_id: ensure_request_id(headers),
+        source_ip,
+    }
 }
 
 /// An address as text, on the stack: 45 bytes hold the longest IPv6 text
@@ -253,24 +261,25 @@ fn push_ip(out: &mut impl std::fmt::Write, ip: std::net::IpAddr) {
     }
 }
 
-/// Keeps a sane client-supplied id (so a trace can be followed across hops), else makes one.
-pub fn ensure_request_id(headers: &mut http::HeaderMap) {
-    let ok = headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        });
-    if !ok {
-        let mut buf = uuid::Uuid::encode_buffer();
-        let id = new_request_id().hyphenated().encode_lower(&mut buf);
-        if let Ok(v) = HeaderValue::from_str(id) {
-            headers.insert(REQUEST_ID, v);
-        }
+/// Keeps a sane client-supplied id (so a trace can be followed across hops), else makes one;
+/// gives the id back.
+pub fn ensure_request_id(headers: &mut http::HeaderMap) -> HeaderValue {
+    let sane = |v: &&HeaderValue| {
+        let v = v.as_bytes();
+        !v.is_empty()
+            && v.len() <= 128
+            && v.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    };
+    if let Some(kept) = headers.get(REQUEST_ID).filter(sane) {
+        return kept.clone();
     }
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = new_request_id().hyphenated().encode_lower(&mut buf);
+    // A UUID's text is always a valid header value.
+    let id = HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("-"));
+    headers.insert(REQUEST_ID, id.clone());
+    id
 }
 
 /// A UUID-shaped id unique within the process: one random seed per process plus a counter.
