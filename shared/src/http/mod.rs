@@ -49,13 +49,6 @@ pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-reques
 pub const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 
-/// The URI as the client sent it, before a router removed its mount prefix: for logs and
-/// per-path methods only, since no platform gives a function this. Adapters put it in the
-/// request's extensions when they removed a prefix, and [`dispatch`] takes it out again before
-/// the function sees the request; without it, `uri()` is the URI as sent.
-#[derive(Debug, Clone)]
-pub struct OriginalPath(pub http::Uri);
-
 /// Public paths (`/chat/{conversation_id}/events`), each with the methods it takes.
 pub type Routes = &'static [(&'static str, &'static [Method])];
 
@@ -256,6 +249,18 @@ fn methods_for(function: &dyn Handler, path: &str) -> &'static [Method] {
 
 /// Calls `function` with everything every platform must do around it.
 pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, req: Request) -> Response {
+    dispatch_sent(function, cors, req, None).await
+}
+
+/// [`dispatch`] for a request whose URI a router changed: `sent` is the URI as the client sent
+/// it (before the mount prefix was removed), for the access line and per-path methods only,
+/// since no platform gives a function this.
+pub async fn dispatch_sent(
+    function: &dyn Handler,
+    cors: &CorsConfig,
+    req: Request,
+    sent: Option<http::Uri>,
+) -> Response {
     // The adapters put a valid id on every request; `-` only for a request built by hand.
     let request_id = req
         .headers()
@@ -265,7 +270,7 @@ pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, req: Request) -
         .unwrap_or_else(|| HeaderValue::from_static("-"));
     crate::telemetry::in_request(
         request_id.clone(),
-        dispatch_in_request(function, cors, req, request_id),
+        dispatch_in_request(function, cors, req, sent, request_id),
     )
     .await
 }
@@ -275,18 +280,15 @@ async fn dispatch_in_request(
     function: &dyn Handler,
     cors: &CorsConfig,
     mut req: Request,
+    sent: Option<http::Uri>,
     request_id: HeaderValue,
 ) -> Response {
     let started = Instant::now();
     let id = request_id.to_str().unwrap_or("-");
     let method = req.method().clone();
-    // The full path as the client sent it (the router strips its mount prefix from `uri()`),
-    // taken out so that the handler sees what Lambda would give it. A URI shares its bytes:
-    // cloning one counts a reference.
-    let sent = match req.extensions_mut().remove::<OriginalPath>() {
-        Some(OriginalPath(uri)) => uri,
-        None => req.uri().clone(),
-    };
+    // The full path as the client sent it. A URI shares its bytes: cloning one counts a
+    // reference.
+    let sent = sent.unwrap_or_else(|| req.uri().clone());
     let full = sent.path();
     // `Allow`, preflights and `405` per path (`OPTIONS /ready` must not offer `DELETE`): the
     // methods of the declared route this is, else all the function serves.

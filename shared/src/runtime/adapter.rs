@@ -19,7 +19,7 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body as LambdaBody, RequestExt};
 
-use crate::http::{OriginalPath, REQUEST_ID, X_FORWARDED_FOR, X_FORWARDED_PROTO};
+use crate::http::{REQUEST_ID, X_FORWARDED_FOR, X_FORWARDED_PROTO};
 
 /// Where a request was mounted: its prefix is stripped from the path the handler sees.
 #[derive(Debug, Clone, Copy)]
@@ -33,13 +33,22 @@ pub struct Mounted<'a> {
     pub route_key: &'a str,
 }
 
+/// The handler's request, and the URI as the client sent it when the mount removed a prefix
+/// (for [`crate::http::dispatch_sent`]; no platform gives a function this, so it is not in the
+/// request).
+#[derive(Debug)]
+pub struct Adapted {
+    pub request: lambda_http::Request,
+    pub sent: Option<http::Uri>,
+}
+
 /// Builds the handler's request. `body` has already been read within the size limit.
 pub fn to_lambda_request(
     mut parts: Parts,
     body: Vec<u8>,
     peer: SocketAddr,
     mounted: Mounted<'_>,
-) -> lambda_http::Request {
+) -> Adapted {
     let raw_query = parts
         .uri
         .query()
@@ -121,10 +130,6 @@ pub fn to_lambda_request(
         }
     };
 
-    // Without one, `uri()` is the path the client sent (see `OriginalPath`).
-    if let Some(original) = original_path {
-        parts.extensions.insert(OriginalPath(original));
-    }
     let mut req = http::Request::from_parts(parts, body)
         .with_raw_http_path(raw_path)
         .with_request_context(RequestContext::ApiGatewayV2(ctx));
@@ -138,7 +143,10 @@ pub fn to_lambda_request(
     if let Some(params) = path_params {
         req = req.with_path_parameters(params);
     }
-    req
+    Adapted {
+        request: req,
+        sent: original_path,
+    }
 }
 
 /// API Gateway's route key for a proxy mount, e.g. `ANY /plate-lookup/{proxy+}`.
@@ -314,7 +322,7 @@ mod tests {
     #[test]
     fn the_handler_sees_the_path_without_the_mount_prefix_and_the_extensions_filled() {
         let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-        let req = to_lambda_request(
+        let Adapted { request: req, sent } = to_lambda_request(
             parts("/plate-lookup/EC47213?plate=DN%2061834&x=1&x=2"),
             Vec::new(),
             peer,
@@ -327,8 +335,8 @@ mod tests {
         assert_eq!(req.uri().path(), "/EC47213");
         assert_eq!(req.raw_http_path(), "/EC47213");
         assert_eq!(
-            req.extensions().get::<OriginalPath>().unwrap().0.path(),
-            "/plate-lookup/EC47213"
+            sent.unwrap(),
+            "/plate-lookup/EC47213?plate=DN%2061834&x=1&x=2"
         );
         let q = req.query_string_parameters();
         assert_eq!(q.first("plate"), Some("DN 61834"));
@@ -388,9 +396,9 @@ mod tests {
             rest: "/",
             route_key: &key,
         };
-        let t = to_lambda_request(parts("/"), b"hei".to_vec(), peer, m);
+        let t = to_lambda_request(parts("/"), b"hei".to_vec(), peer, m).request;
         assert!(matches!(t.body(), LambdaBody::Text(s) if s == "hei"));
-        let b = to_lambda_request(parts("/"), vec![0xff, 0xfe], peer, m);
+        let b = to_lambda_request(parts("/"), vec![0xff, 0xfe], peer, m).request;
         assert!(matches!(b.body(), LambdaBody::Binary(v) if v == &[0xff, 0xfe]));
     }
 }

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 
 use super::adapter::{Mounted, add_ingress_headers, route_key, to_lambda_request};
 use crate::config::{CorsConfig, Env, REQUEST_BODY_TIMEOUT_SECS};
-use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch, error_response, serves};
+use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch_sent, error_response, serves};
 use crate::metrics;
 
 pub use crate::http::BODY_LIMIT;
@@ -274,8 +274,8 @@ impl Router {
             limit.bytes = 0;
         }
         if limit.bytes == 0 {
-            let req = to_lambda_request(parts, Vec::new(), peer, mounted);
-            let resp = dispatch(function, &self.cors, req).await;
+            let adapted = to_lambda_request(parts, Vec::new(), peer, mounted);
+            let resp = dispatch_sent(function, &self.cors, adapted.request, adapted.sent).await;
             // Unread bytes would be taken for the next request on this connection.
             return if has_body { close_after(resp) } else { resp };
         }
@@ -313,8 +313,8 @@ impl Router {
                 return close_after(error_response(&err, None));
             }
         };
-        let req = to_lambda_request(parts, bytes, peer, mounted);
-        dispatch(function, &self.cors, req).await
+        let adapted = to_lambda_request(parts, bytes, peer, mounted);
+        dispatch_sent(function, &self.cors, adapted.request, adapted.sent).await
     }
 }
 

@@ -138,7 +138,9 @@ pub async fn serve(
             let mut tracked = Tracked::new(&mut stream, write_timeout);
             let mut conn = builder.serve_connection(TokioIo::new(&mut tracked), service);
             // Without shutdown: after a `101` the stream is taken back rather than closed.
+            // `biased`: the connection first, without drawing a random number on every poll.
             let result = tokio::select! {
+                biased;
                 result = poll_fn(|cx| conn.poll_without_shutdown(cx)) => result,
                 () = async { drop(stop_rx.wait_for(|stop| *stop).await) } => {
                     // Finish the request in flight (if any), then close.
