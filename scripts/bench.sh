@@ -4,7 +4,7 @@
 # /health, calling the fake upstream directly), prints one markdown table and writes it, with the
 # machine described, to bench/results.md.
 #
-#   scripts/bench.sh            # the full run: ~4 minutes after the release build
+#   scripts/bench.sh            # the full run: ~5 minutes after the release build
 #   scripts/bench.sh --quick    # fewer runs and shorter loads: ~45 s, for a smoke check
 #   scripts/bench.sh --no-build # reuse target/release as it is
 #
@@ -51,7 +51,7 @@ if ((QUICK)); then
   COLD_ROUNDS=2 COLD_PER_ROUND=5 RSS_RUNS=3 WRK_RUNS=1 WRK_DURATION=3s TTFT_REQ_1=20 TTFT_REQ_50=200
   STORE_ROUNDS=2 STORE_TURNS_1=100 STORE_TURNS_50=1000
 else
-  COLD_ROUNDS=6 COLD_PER_ROUND=5 RSS_RUNS=5 WRK_RUNS=3 WRK_DURATION=10s TTFT_REQ_1=100 TTFT_REQ_50=1000
+  COLD_ROUNDS=6 COLD_PER_ROUND=5 RSS_RUNS=5 WRK_RUNS=5 WRK_DURATION=10s TTFT_REQ_1=100 TTFT_REQ_50=1000
   STORE_ROUNDS=3 STORE_TURNS_1=300 STORE_TURNS_50=2000
 fi
 WRK_CONNECTIONS=64
@@ -210,35 +210,94 @@ start RUNNER runner local-dev \
   OPENAI_API_KEY=bench OPENAI_BASE_URL="http://127.0.0.1:$UP/v1" \
   CHAT_RATE_LIMIT_PER_MINUTE=1000000 CHAT_RATE_LIMIT_BURST=1000000
 wrk_args=(-t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --timeout 5s)
-echo "== /health load: wrk ${wrk_args[*]}, $WRK_RUNS runs each" >&2
-kv w_hello "$("$M" wrk --runs "$WRK_RUNS" --pid "$HELLO_pid" -- "${wrk_args[@]}" "http://127.0.0.1:$HELLO/health")"
-kv w_runner "$("$M" wrk --runs "$WRK_RUNS" --pid "$RUNNER_pid" -- "${wrk_args[@]}" "http://127.0.0.1:$RUNNER/health")"
+
+# The loads run in rounds rather than blocks: each round measures the floor, the runner's
+# /health and a plate cache hit back to back, so drift on a shared machine (another build, a
+# noisy neighbour, CPU steal) hits all three alike. A ratio is the median of each round's
+# ratio, not the ratio of two medians taken minutes apart.
+declare -A L # L[subject.key]: that figure of each round, space-separated
+wrk_round() { # SUBJECT PID URL: one wrk run, its figures appended to SUBJECT's lists
+  local subject="$1" pid="$2" url="$3" pair
+  for pair in $("$M" wrk --runs 1 --pid "$pid" -- "${wrk_args[@]}" "$url"); do
+    L[$subject.${pair%%=*}]+="${pair#*=} "
+  done
+}
+# wrk_summary SUBJECT PREFIX: PREFIX_rps_{p50,min,max}, PREFIX_cpu_us_per_req_{p50,min,max},
+# PREFIX_lat_p50_ms, PREFIX_lat_p99_ms{,_min,_max} (medians and spread over the rounds), and
+# PREFIX_{requests,socket_errors,non2xx} (sums).
+wrk_summary() {
+  local subject="$1" prefix="$2" key v sum
+  # shellcheck disable=SC2086 # the lists split into arguments on purpose
+  {
+    kv "$prefix" "$("$M" stats --prefix rps -- ${L[$subject.rps_p50]})"
+    kv "$prefix" "$("$M" stats --prefix cpu_us_per_req -- ${L[$subject.cpu_us_per_req_p50]})"
+    kv lat50 "$("$M" stats --prefix v -- ${L[$subject.lat_p50_ms]})"
+    kv lat99 "$("$M" stats --prefix v -- ${L[$subject.lat_p99_ms]})"
+  }
+  printf -v "${prefix}_lat_p50_ms" '%s' "$lat50_v_p50"
+  printf -v "${prefix}_lat_p99_ms" '%s' "$lat99_v_p50"
+  printf -v "${prefix}_lat_p99_ms_min" '%s' "$lat99_v_min"
+  printf -v "${prefix}_lat_p99_ms_max" '%s' "$lat99_v_max"
+  for key in requests socket_errors non2xx; do
+    sum=0
+    for v in ${L[$subject.$key]}; do sum=$((sum + v)); done
+    printf -v "${prefix}_$key" '%s' "$sum"
+  done
+}
+
+status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RUNNER/plate-lookup/EC47213")"
+[[ "$status" == 200 ]] || { echo "bench: warming the plate cache answered $status" >&2; exit 1; }
+calls_before="$(curl -s "http://127.0.0.1:$UP/count" | sed 's/.*"vegvesen":\([0-9]*\).*/\1/')"
+echo "== load: wrk ${wrk_args[*]}, $WRK_RUNS rounds of hello /health, runner /health, runner plate cache hit" >&2
+health_ratios="" plate_ratios="" plate_health_ratios=""
+for ((round = 0; round < WRK_RUNS; round++)); do
+  wrk_round hello "$HELLO_pid" "http://127.0.0.1:$HELLO/health"
+  wrk_round runner "$RUNNER_pid" "http://127.0.0.1:$RUNNER/health"
+  wrk_round plate "$RUNNER_pid" "http://127.0.0.1:$RUNNER/plate-lookup/EC47213"
+  read -r -a h <<<"${L[hello.rps_p50]}"
+  read -r -a r <<<"${L[runner.rps_p50]}"
+  read -r -a p <<<"${L[plate.rps_p50]}"
+  health_ratios+="$(awk -v a="${r[round]}" -v b="${h[round]}" 'BEGIN { printf "%.4f", a / b }') "
+  plate_ratios+="$(awk -v a="${p[round]}" -v b="${h[round]}" 'BEGIN { printf "%.4f", a / b }') "
+  plate_health_ratios+="$(awk -v a="${p[round]}" -v b="${r[round]}" 'BEGIN { printf "%.4f", a / b }') "
+done
+calls_after="$(curl -s "http://127.0.0.1:$UP/count" | sed 's/.*"vegvesen":\([0-9]*\).*/\1/')"
+wrk_summary hello w_hello
+wrk_summary runner w_runner
+wrk_summary plate w_plate
+# shellcheck disable=SC2086
+{
+  kv q_health "$("$M" stats --prefix r -- $health_ratios)"
+  kv q_plate "$("$M" stats --prefix r -- $plate_ratios)"
+  kv q_plate_health "$("$M" stats --prefix r -- $plate_health_ratios)"
+}
 kv h_hello "$("$M" rss --pid "$HELLO_pid")"
 kv h_runner "$("$M" rss --pid "$RUNNER_pid")"
 stop "$HELLO_pid"
+paired() { # PREFIX: "0.78× (0.74–0.81)", the median of the rounds' ratios and their spread
+  local p50="${1}_r_p50" min="${1}_r_min" max="${1}_r_max"
+  awk -v m="${!p50}" -v lo="${!min}" -v hi="${!max}" 'BEGIN { printf "%.2f× (%.2f–%.2f)", m, lo, hi }'
+}
 
 row "/health throughput" "runner GET /health" "$(fmt "$w_runner_rps_p50" "%.0f req/s")" \
-  "min–max $(fmt "$w_runner_rps_min" "%.0f")–$(fmt "$w_runner_rps_max" "%.0f") over $WRK_RUNS runs; errors $((w_runner_socket_errors + w_runner_non2xx))" \
-  "\`hello\`" "$(fmt "$w_hello_rps_p50" "%.0f req/s")" "$(ratio "$w_runner_rps_p50" "$w_hello_rps_p50")"
+  "min–max $(fmt "$w_runner_rps_min" "%.0f")–$(fmt "$w_runner_rps_max" "%.0f") over $WRK_RUNS rounds; errors $((w_runner_socket_errors + w_runner_non2xx))" \
+  "\`hello\`" "$(fmt "$w_hello_rps_p50" "%.0f req/s")" "$(paired q_health)"
 row "/health latency p50 / p99" "runner GET /health" "$(fmt "$w_runner_lat_p50_ms" "%.3f") / $(fmt "$w_runner_lat_p99_ms" "%.3f ms")" \
   "p99 min–max $(fmt "$w_runner_lat_p99_ms_min" "%.3f")–$(fmt "$w_runner_lat_p99_ms_max" "%.3f") ms" \
   "\`hello\`" "$(fmt "$w_hello_lat_p50_ms" "%.3f") / $(fmt "$w_hello_lat_p99_ms" "%.3f ms")" "$(ratio "$w_runner_lat_p50_ms" "$w_hello_lat_p50_ms") (p50)"
 row "/health server CPU per request" "runner GET /health" "$(fmt "$w_runner_cpu_us_per_req_p50" "%.2f µs")" \
   "min–max $(fmt "$w_runner_cpu_us_per_req_min" "%.2f")–$(fmt "$w_runner_cpu_us_per_req_max" "%.2f") µs (user + system time of the server ÷ requests)" \
   "\`hello\`" "$(fmt "$w_hello_cpu_us_per_req_p50" "%.2f µs")" "$(ratio "$w_runner_cpu_us_per_req_p50" "$w_hello_cpu_us_per_req_p50")"
-row "peak RSS (VmHWM) after /health load" "runner" "$(kib_mib "$h_runner_hwm_kib")" "one process, $WRK_RUNS × $WRK_DURATION at $WRK_CONNECTIONS connections" \
+row "peak RSS (VmHWM) after the loads" "runner" "$(kib_mib "$h_runner_hwm_kib")" "one process, $WRK_RUNS rounds × $WRK_DURATION at $WRK_CONNECTIONS connections (/health and plate hits)" \
   "\`hello\`" "$(kib_mib "$h_hello_hwm_kib")" "$(ratio "$h_runner_hwm_kib" "$h_hello_hwm_kib")"
 
 # ---- 5. plate lookup, cache hits -----------------------------------------------------------
-echo "== plate-lookup cache hits" >&2
-status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RUNNER/plate-lookup/EC47213")"
-[[ "$status" == 200 ]] || { echo "bench: warming the plate cache answered $status" >&2; exit 1; }
-calls_before="$(curl -s "http://127.0.0.1:$UP/count" | sed 's/.*"vegvesen":\([0-9]*\).*/\1/')"
-kv w_plate "$("$M" wrk --runs "$WRK_RUNS" --pid "$RUNNER_pid" -- "${wrk_args[@]}" "http://127.0.0.1:$RUNNER/plate-lookup/EC47213")"
-calls_after="$(curl -s "http://127.0.0.1:$UP/count" | sed 's/.*"vegvesen":\([0-9]*\).*/\1/')"
 row "plate lookup throughput (cache hits)" "runner GET /plate-lookup/EC47213" "$(fmt "$w_plate_rps_p50" "%.0f req/s")" \
   "min–max $(fmt "$w_plate_rps_min" "%.0f")–$(fmt "$w_plate_rps_max" "%.0f"); p50/p99 $(fmt "$w_plate_lat_p50_ms" "%.3f")/$(fmt "$w_plate_lat_p99_ms" "%.3f") ms; $w_plate_requests requests → $((calls_after - calls_before)) upstream calls ($calls_before to warm); errors $((w_plate_socket_errors + w_plate_non2xx))" \
-  "runner GET /health" "$(fmt "$w_runner_rps_p50" "%.0f req/s")" "$(ratio "$w_plate_rps_p50" "$w_runner_rps_p50")"
+  "\`hello\` GET /health (the floor)" "$(fmt "$w_hello_rps_p50" "%.0f req/s")" "$(paired q_plate)"
+row "plate lookup throughput (cache hits) against the runner's /health" "runner GET /plate-lookup/EC47213" "$(fmt "$w_plate_rps_p50" "%.0f req/s")" \
+  "the same rounds" \
+  "runner GET /health" "$(fmt "$w_runner_rps_p50" "%.0f req/s")" "$(paired q_plate_health)"
 row "plate lookup server CPU per request (cache hits)" "runner GET /plate-lookup/EC47213" "$(fmt "$w_plate_cpu_us_per_req_p50" "%.2f µs")" \
   "min–max $(fmt "$w_plate_cpu_us_per_req_min" "%.2f")–$(fmt "$w_plate_cpu_us_per_req_max" "%.2f") µs" \
   "runner GET /health" "$(fmt "$w_runner_cpu_us_per_req_p50" "%.2f µs")" "$(ratio "$w_plate_cpu_us_per_req_p50" "$w_runner_cpu_us_per_req_p50")"
@@ -267,7 +326,7 @@ kv o "$("$REL/examples/offline_bench" | tail -1)"
 row "offline answer (one question)" "chat FAQ search p50 / p95" "$(fmt "$o_p50_us" "%.1f") / $(fmt "$o_p95_us" "%.1f µs")" \
   "$o_answers answers; index built on the first: $(fmt "$o_first_ms" "%.1f ms")" "—" "—" "—"
 row "peak RSS (VmHWM) after all loads" "runner" "$(kib_mib "$h_runner_all_hwm_kib")" "now $(kib_mib "$h_runner_all_rss_kib") resident" \
-  "runner after /health load" "$(kib_mib "$h_runner_hwm_kib")" "$(ratio "$h_runner_all_hwm_kib" "$h_runner_hwm_kib")"
+  "runner after the /health and plate loads" "$(kib_mib "$h_runner_hwm_kib")" "$(ratio "$h_runner_all_hwm_kib" "$h_runner_hwm_kib")"
 
 # ---- 7. the store: a chat turn without it, in memory, on SQLite and on PostgreSQL ----------
 # One runner per mode, all started together against one fake upstream that answers at once; the
@@ -402,7 +461,7 @@ mode="full"; ((QUICK)) && mode="--quick"
 {
   echo "Machine: ${cpu:-unknown CPU}, $(nproc) cores, $ram RAM, Linux $(uname -r); $(rustc --version)."
   echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), scripts/bench.sh $mode; release build $build_secs; load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (anything above 0 is other work sharing the 2 cores)."
-  echo "Cold starts: $((COLD_ROUNDS * COLD_PER_ROUND)) runs each in $COLD_ROUNDS interleaved rounds (one unrecorded warm-up run per round), page cache warm. Load: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION × $WRK_RUNS runs, on the same 2 cores as the server."
+  echo "Cold starts: $((COLD_ROUNDS * COLD_PER_ROUND)) runs each in $COLD_ROUNDS interleaved rounds (one unrecorded warm-up run per round), page cache warm. Load: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION, $WRK_RUNS rounds of the floor, the runner's /health and a plate cache hit back to back, on the same 2 cores as the server; a throughput ratio is the median (and range) of the rounds' ratios."
   echo "Fake upstream: $FIRST_TOKEN_MS ms to the first chunk, $CHUNK_MS ms between $CHUNKS chunks; for the store's rows a second one answering at once with $STORE_CHUNKS chunks (~1 KB)."
   echo
   echo "| figure | subject | median | spread | reference (same run) | reference | ratio / Δ |"
