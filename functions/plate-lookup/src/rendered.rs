@@ -1,7 +1,9 @@
 //! Answers already rendered, per plate: most lookups are cache hits, and serialising the
 //! summary to JSON was more than a third of a hit's instructions (callgrind,
 //! docs/performance.md). A rendered answer is reused only for the same summary (the same
-//! `Arc`, or an equal value), so it can never be staler than the vehicle cache it mirrors.
+//! `Arc`, or an equal value), so it can never be staler than the vehicle cache it mirrors. (An
+//! equal value may differ in the sign of a zero, which `==` ignores and JSON writes as `0.0` or
+//! `-0.0`: the same number to any reader.)
 //!
 //! Bounded: at most [`CAPACITY`] answers (about 1.5 KB each); a full map gives up one entry
 //! for each new one.

@@ -337,12 +337,12 @@ async fn dispatch_in_request(
     };
     cors::decorate(&mut resp, origin.as_ref());
     resp.headers_mut().insert(REQUEST_ID, request_id);
-    // Strings rather than `%` (Display): a `str` field is written as it is, where `Display`
-    // went through `core::fmt` for each.
+    // `%` (Display): the text line writes `method=GET path=/health` unquoted, as it always has;
+    // a `str` field would be quoted.
     tracing::info!(
         function = function.name(),
-        method = method.as_str(),
-        path = &*path,
+        method = %method,
+        path = %path,
         status = resp.status().as_u16(),
         duration_ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
         "access"
@@ -377,6 +377,50 @@ mod tests {
         async fn call(&self, _: Request) -> Result<Response, ApiError> {
             Err(ApiError::not_found("unused"))
         }
+    }
+
+    #[tokio::test]
+    async fn the_access_line_writes_method_and_path_as_display_unquoted() {
+        // Recorded with `%`, the text line reads `method=GET path=/a/x`; recorded as `str`
+        // fields they would be quoted (`method="GET"`), which changed the line once.
+        #[derive(Clone, Default)]
+        struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Logs {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let req = http::Request::get("/a/x")
+            .header(REQUEST_ID, "rid-access-1")
+            .body(RequestBody::Empty)
+            .unwrap();
+        let cors = CorsConfig {
+            origins: vec![],
+            allow_localhost: false,
+        };
+        let resp = dispatch(&Routed::<true>, &cors, req).await;
+        assert_eq!(resp.headers()[REQUEST_ID], "rid-access-1");
+        let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.contains(" access ") || l.ends_with(" access"))
+            .unwrap_or_else(|| panic!("no access line in {text}"));
+        assert!(
+            line.contains("function=\"routed\" method=GET path=/a/x status=404"),
+            "{line}"
+        );
     }
 
     #[test]
