@@ -252,10 +252,11 @@ async fn a_hanging_upstream_is_a_bounded_504_and_a_dead_one_a_502() {
         started.elapsed()
     );
 
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Bound but not listening, and held: connections are refused, and no server another test
+    // starts meanwhile can take the port (a port freed after binding could be).
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dead = reserved.local_addr().unwrap();
     let env = Env::from_pairs([
         ("VEGVESEN_API_KEY", "k".to_owned()),
         (
