@@ -68,7 +68,8 @@ pids+=($!)
 up_port="$(wait_for "$work/up.out" 'port=')" || { echo "browser-tests: fake-upstream did not start" >&2; cat "$work/up.err" >&2; exit 1; }
 
 # A runner in an empty directory (no developer's .env) with only the variables given: `name`,
-# then VAR=value pairs. Prints its address.
+# then VAR=value pairs. Started in this shell (not in a `$(…)` subshell, where its pid would never
+# reach `pids` and the runner would outlive the script); `runner_addr NAME` then prints its address.
 start_runner() {
   local name="$1"
   shift
@@ -82,13 +83,18 @@ start_runner() {
       "$@" "$bin/local-dev" --port 0
   ) >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
+}
+runner_addr() {
+  local name="$1"
   wait_for "$work/$name.err" 'addr=' || { echo "browser-tests: the $name runner did not start" >&2; cat "$work/$name.out" "$work/$name.err" >&2; return 1; }
 }
 # The main one: a fresh SQLite store and a small chat rate limit.
-addr="$(start_runner runner DATABASE_PATH="$work/runner/elbatt.db" CHAT_RATE_LIMIT_PER_MINUTE=6 CHAT_RATE_LIMIT_BURST=6)"
+start_runner runner DATABASE_PATH="$work/runner/elbatt.db" CHAT_RATE_LIMIT_PER_MINUTE=6 CHAT_RATE_LIMIT_BURST=6
 # One whose daily token budget is spent by its first answer (the offline-mode note). STORE=off: a
 # per-instance budget (a shared one reserves a whole answer ahead), and the widget without a store.
-budget_addr="$(start_runner budget STORE=off CHAT_DAILY_TOKEN_BUDGET=1)"
+start_runner budget STORE=off CHAT_DAILY_TOKEN_BUDGET=1
+addr="$(runner_addr runner)"
+budget_addr="$(runner_addr budget)"
 
 mkdir -p target/e2e
 status=0
