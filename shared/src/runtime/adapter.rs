@@ -24,12 +24,10 @@ use crate::http::{REQUEST_ID, X_FORWARDED_FOR, X_FORWARDED_PROTO};
 /// Where a request was mounted: its prefix is stripped from the path the handler sees.
 #[derive(Debug, Clone, Copy)]
 pub struct Mounted<'a> {
-    /// e.g. `/plate-lookup`, or `/` for a function served on its own.
-    pub prefix: &'a str,
     /// Path after the prefix, always starting with `/`.
     pub rest: &'a str,
-    /// API Gateway's route key for `prefix` ([`route_key`]), made once per mount rather than
-    /// formatted per request.
+    /// API Gateway's route key for the mount's prefix ([`route_key`], e.g.
+    /// `ANY /plate-lookup/{proxy+}`), made once per mount rather than formatted per request.
     pub route_key: &'a str,
 }
 
@@ -327,7 +325,6 @@ mod tests {
             Vec::new(),
             peer,
             Mounted {
-                prefix: "/plate-lookup",
                 rest: "/EC47213",
                 route_key: &route_key("/plate-lookup"),
             },
@@ -392,7 +389,6 @@ mod tests {
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let key = route_key("/");
         let m = Mounted {
-            prefix: "/",
             rest: "/",
             route_key: &key,
         };

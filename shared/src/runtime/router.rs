@@ -258,7 +258,6 @@ impl Router {
             return close_after(refused);
         }
         let mounted = Mounted {
-            prefix: if mount.strip { &mount.prefix } else { "/" },
             rest,
             route_key: &mount.route_key,
         };
