@@ -159,6 +159,11 @@ pub fn in_request<F: Future>(id: http::HeaderValue, fut: F) -> impl Future<Outpu
     REQUEST_ID.scope(id, fut)
 }
 
+/// Runs `f` with `id` as the current request id: [`in_request`] for work done at once.
+pub fn in_request_sync<R>(id: http::HeaderValue, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, f)
+}
+
 /// The request id of the request this task is serving, if any.
 pub fn current_request_id() -> Option<http::HeaderValue> {
     REQUEST_ID.try_with(Clone::clone).ok()

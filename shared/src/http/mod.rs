@@ -13,10 +13,11 @@ mod cors;
 mod error;
 
 use std::borrow::Cow;
-use std::future::Future;
+use std::future::{Future, Ready};
 use std::pin::Pin;
 use std::time::Instant;
 
+use futures_util::future::Either;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
 
@@ -135,16 +136,16 @@ pub fn serves(methods: &[Method], method: &Method) -> bool {
     methods.contains(method) || (*method == Method::HEAD && methods.contains(&Method::GET))
 }
 
-/// An error of any function, as [`dispatch`] receives it.
-pub type BoxedHttpError = Box<dyn HttpError + Send>;
-
 /// A [`Function`] with its types erased, so functions of different types share a route table.
 /// Every `Function` is one; nothing else needs to implement it.
 pub trait Handler: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn methods(&self) -> &'static [Method];
     fn routes(&self) -> Routes;
-    fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>>;
+    /// Calls the function and completes its answer with `finish`, inside the request's scope
+    /// (its log lines carry the request id). One allocation holds the function's future and
+    /// what the response still needs, so the futures above it stay small.
+    fn handle(&self, req: Request, finish: Finish) -> BoxFuture<'_, Response>;
     fn loggable_path<'a>(&self, path: &'a str) -> Cow<'a, str>;
     fn status(&self) -> String;
     fn body_limit(&self) -> BodyLimit;
@@ -160,9 +161,18 @@ impl<F: Function> Handler for F {
     fn routes(&self) -> Routes {
         F::ROUTES
     }
-    fn handle(&self, req: Request) -> BoxFuture<'_, Result<Response, BoxedHttpError>> {
+    fn handle(&self, req: Request, finish: Finish) -> BoxFuture<'_, Response> {
         let call = self.call(req);
-        Box::pin(async move { call.await.map_err(|e| Box::new(e) as BoxedHttpError) })
+        let id = finish.request_id.clone();
+        Box::pin(crate::telemetry::in_request(id, async move {
+            let result = call.await;
+            // Inside the request's scope: a failure's log line carries the request id.
+            let resp = match result {
+                Ok(resp) => resp,
+                Err(e) => error_response(&e, Some(finish.id())),
+            };
+            finish.finish(resp)
+        }))
     }
     fn loggable_path<'a>(&self, path: &'a str) -> Cow<'a, str> {
         Function::loggable_path(self, path)
@@ -247,20 +257,34 @@ fn methods_for(function: &dyn Handler, path: &str) -> &'static [Method] {
     route_methods(routes, path).unwrap_or(all)
 }
 
+/// A response made at once (a preflight, a `405`, a refusal) or on its way from a function:
+/// what [`dispatch`] and the router give back. Only a function's call is boxed, so the future
+/// hyper keeps for a request holds this rather than every layer's copy of the request (which
+/// came to 3 KiB, past the allocator's per-thread cache, and was copied at each layer).
+pub type Answer<'a> = Either<Ready<Response>, BoxFuture<'a, Response>>;
+
+/// An answer that is already made.
+pub fn answered<'a>(resp: Response) -> Answer<'a> {
+    Either::Left(std::future::ready(resp))
+}
+
 /// Calls `function` with everything every platform must do around it.
-pub async fn dispatch(function: &dyn Handler, cors: &CorsConfig, req: Request) -> Response {
-    dispatch_sent(function, cors, req, None).await
+pub fn dispatch<'a>(function: &'a dyn Handler, cors: &CorsConfig, req: Request) -> Answer<'a> {
+    dispatch_sent(function, cors, req, None)
 }
 
 /// [`dispatch`] for a request whose URI a router changed: `sent` is the URI as the client sent
 /// it (before the mount prefix was removed), for the access line and per-path methods only,
 /// since no platform gives a function this.
-pub async fn dispatch_sent(
-    function: &dyn Handler,
+///
+/// Everything up to the function's call happens here, at once; what the response needs after
+/// it travels in a [`Finish`].
+pub fn dispatch_sent<'a>(
+    function: &'a dyn Handler,
     cors: &CorsConfig,
     req: Request,
     sent: Option<http::Uri>,
-) -> Response {
+) -> Answer<'a> {
     // The adapters put a valid id on every request; `-` only for a request built by hand.
     let request_id = req
         .headers()
@@ -268,23 +292,76 @@ pub async fn dispatch_sent(
         .filter(|v| v.to_str().is_ok())
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("-"));
-    crate::telemetry::in_request(
-        request_id.clone(),
-        dispatch_in_request(function, cors, req, sent, request_id),
-    )
-    .await
+    crate::telemetry::in_request_sync(request_id.clone(), || {
+        begin(function, cors, req, sent, request_id)
+    })
 }
 
-/// [`dispatch`] with the request id set for every event it logs.
-async fn dispatch_in_request(
-    function: &dyn Handler,
+/// What an answer still needs once the function has given its response: `HEAD` without a body,
+/// CORS, the request id header and the access line.
+pub struct Finish {
+    started: Instant,
+    function: &'static str,
+    method: Method,
+    is_head: bool,
+    /// The URI as the client sent it.
+    sent: http::Uri,
+    /// The path for the access line where the function masks it (`Function::loggable_path`);
+    /// `None`: `sent`'s own path.
+    logged_path: Option<String>,
+    origin: Option<HeaderValue>,
+    request_id: HeaderValue,
+}
+
+impl Finish {
+    fn id(&self) -> &str {
+        self.request_id.to_str().unwrap_or("-")
+    }
+
+    fn finish(self, mut resp: Response) -> Response {
+        if self.is_head {
+            // Keep the headers (and the length the GET would have had), drop the body.
+            if let Some(len) = http_body::Body::size_hint(resp.body()).exact() {
+                resp.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+            *resp.body_mut() = Body::empty();
+        }
+        cors::decorate(&mut resp, self.origin.as_ref());
+        resp.headers_mut().insert(REQUEST_ID, self.request_id);
+        let path = self.logged_path.as_deref().unwrap_or(self.sent.path());
+        // `%` (Display): the text line writes `method=GET path=/health` unquoted, as it always
+        // has; a `str` field would be quoted.
+        tracing::info!(
+            function = self.function,
+            method = %self.method,
+            path = %path,
+            status = resp.status().as_u16(),
+            duration_ms = (self.started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
+            "access"
+        );
+        resp
+    }
+}
+
+impl std::fmt::Debug for Finish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finish")
+            .field("function", &self.function)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`dispatch_sent`] inside the request's scope.
+fn begin<'a>(
+    function: &'a dyn Handler,
     cors: &CorsConfig,
     mut req: Request,
     sent: Option<http::Uri>,
     request_id: HeaderValue,
-) -> Response {
+) -> Answer<'a> {
     let started = Instant::now();
-    let id = request_id.to_str().unwrap_or("-");
     let method = req.method().clone();
     // The full path as the client sent it. A URI shares its bytes: cloning one counts a
     // reference.
@@ -293,16 +370,30 @@ async fn dispatch_in_request(
     // `Allow`, preflights and `405` per path (`OPTIONS /ready` must not offer `DELETE`): the
     // methods of the declared route this is, else all the function serves.
     let methods = methods_for(function, full);
-    let path = function.loggable_path(full);
-
+    let logged_path = match function.loggable_path(full) {
+        Cow::Borrowed(path) if path == full => None,
+        path => Some(path.into_owned()),
+    };
     let origin = cors::allowed_origin(cors, req.headers()).cloned();
+    let is_head = method == Method::HEAD && !methods.contains(&Method::HEAD);
+    let finish = Finish {
+        started,
+        function: function.name(),
+        method,
+        is_head,
+        sent,
+        logged_path,
+        origin,
+        request_id,
+    };
+    let method = &finish.method;
     // Only preflights and 405s name the methods: the served path does not build the list.
     let allow = || cors::allow_header(methods);
-    let is_head = method == Method::HEAD && !methods.contains(&Method::HEAD);
 
-    let mut resp = if method == Method::OPTIONS && !methods.contains(&Method::OPTIONS) {
-        cors::preflight(req.headers(), origin.as_ref(), &allow())
-    } else if !(methods.contains(&method) || is_head && methods.contains(&Method::GET)) {
+    if *method == Method::OPTIONS && !methods.contains(&Method::OPTIONS) {
+        let resp = cors::preflight(req.headers(), finish.origin.as_ref(), &allow());
+        answered(finish.finish(resp))
+    } else if !(methods.contains(method) || is_head && methods.contains(&Method::GET)) {
         let allow = allow();
         let mut resp = error_response(
             &ApiError::new(
@@ -310,44 +401,18 @@ async fn dispatch_in_request(
                 "method_not_allowed",
                 format!("{method} is not allowed here; use {allow}"),
             ),
-            Some(id),
+            Some(finish.id()),
         );
         if let Ok(v) = HeaderValue::from_str(&allow) {
             resp.headers_mut().insert(header::ALLOW, v);
         }
-        resp
+        answered(finish.finish(resp))
     } else {
         if is_head {
             *req.method_mut() = Method::GET;
         }
-        let mut resp = match function.handle(req).await {
-            Ok(resp) => resp,
-            // Inside the request's scope: a failure's log line carries the request id.
-            Err(e) => error_response(&*e, Some(id)),
-        };
-        if is_head {
-            // Keep the headers (and the length the GET would have had), drop the body.
-            if let Some(len) = http_body::Body::size_hint(resp.body()).exact() {
-                resp.headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            }
-            *resp.body_mut() = Body::empty();
-        }
-        resp
-    };
-    cors::decorate(&mut resp, origin.as_ref());
-    resp.headers_mut().insert(REQUEST_ID, request_id);
-    // `%` (Display): the text line writes `method=GET path=/health` unquoted, as it always has;
-    // a `str` field would be quoted.
-    tracing::info!(
-        function = function.name(),
-        method = %method,
-        path = %path,
-        status = resp.status().as_u16(),
-        duration_ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
-        "access"
-    );
-    resp
+        Either::Right(function.handle(req, finish))
+    }
 }
 
 #[cfg(test)]

@@ -5,17 +5,24 @@
 //! The same router serves a single function binary (mounted at `/` and at `/<name>`), the
 //! all-in-one container (`elbatt-api`, docs/deployment.md) and the local runner.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::{StatusCode, header};
 use http_body_util::BodyExt;
 
 use super::adapter::{Mounted, add_ingress_headers, route_key, to_lambda_request};
 use crate::config::{CorsConfig, Env, REQUEST_BODY_TIMEOUT_SECS};
-use crate::http::{ApiError, Handler, REQUEST_ID, Response, dispatch_sent, error_response, serves};
+use crate::http::{
+    Answer, ApiError, Handler, REQUEST_ID, Response, answered, dispatch_sent, error_response,
+    serves,
+};
 use crate::metrics;
 
 pub use crate::http::BODY_LIMIT;
@@ -171,7 +178,7 @@ impl Router {
     }
 
     /// The mount serving `path` and the path the function sees.
-    fn find<'a>(&'a self, path: &'a str) -> Option<(&'a Mount, &'a str)> {
+    fn find<'p>(&self, path: &'p str) -> Option<(&Mount, &'p str)> {
         self.mounts.iter().find_map(|m| {
             if m.prefix == "/" {
                 return Some((m, path));
@@ -187,30 +194,32 @@ impl Router {
     }
 
     /// Serves one request that arrived over HTTP, counted in [`crate::metrics`] when enabled
-    /// (a relaxed load when not).
-    pub async fn handle<B>(&self, req: http::Request<B>, peer: SocketAddr) -> Response
+    /// (a relaxed load when not). Everything before the function's call happens here, at once;
+    /// the future holds only the [`Answer`].
+    pub fn handle<B>(&self, req: http::Request<B>, peer: SocketAddr) -> Counted<'_>
     where
-        B: http_body::Body<Data = Bytes>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = metrics::enabled().then(Instant::now);
         let mut served = metrics::FunctionId::UNMATCHED;
-        let resp = self.route(req, peer, &mut served).await;
-        match started {
-            Some(started) => metrics::finish_request(served, started, resp),
-            None => resp,
+        let answer = self.route(req, peer, &mut served);
+        Counted {
+            answer,
+            served,
+            started,
         }
     }
 
     /// [`Router::handle`], setting `served` to the function the request reached.
-    async fn route<B>(
+    fn route<B>(
         &self,
         req: http::Request<B>,
         peer: SocketAddr,
         served: &mut metrics::FunctionId,
-    ) -> Response
+    ) -> Answer<'_>
     where
-        B: http_body::Body<Data = Bytes>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (mut parts, body) = req.into_parts();
@@ -224,7 +233,7 @@ impl Router {
             let mut resp = close_after(error_response(&err, None));
             resp.headers_mut()
                 .insert(header::UPGRADE, http::HeaderValue::from_static("HTTP/1.1"));
-            return resp;
+            return answered(resp);
         }
         // The platform's payload limit comes first, as on Scaleway, where its front end refuses
         // a larger body before any function exists.
@@ -235,7 +244,7 @@ impl Router {
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.body_limit as u64) {
             let err = ApiError::payload_too_large(self.body_limit);
-            return close_after(error_response(&err, None));
+            return answered(close_after(error_response(&err, None)));
         }
         // A URI shares its bytes: this clone counts a reference, where copying the path was an
         // allocation.
@@ -251,11 +260,11 @@ impl Router {
             if let Some(id) = parts.headers.get(REQUEST_ID) {
                 resp.headers_mut().insert(REQUEST_ID, id.clone());
             }
-            return resp;
+            return answered(resp);
         };
         *served = mount.metric;
         if let Some(refused) = super::upgrade::refuse_cross_origin(&parts.headers, &self.cors) {
-            return close_after(refused);
+            return answered(close_after(refused));
         }
         let mounted = Mounted {
             rest,
@@ -274,46 +283,88 @@ impl Router {
         }
         if limit.bytes == 0 {
             let adapted = to_lambda_request(parts, Vec::new(), peer, mounted);
-            let resp = dispatch_sent(function, &self.cors, adapted.request, adapted.sent).await;
+            let answer = dispatch_sent(function, &self.cors, adapted.request, adapted.sent);
             // Unread bytes would be taken for the next request on this connection.
-            return if has_body { close_after(resp) } else { resp };
+            return if has_body {
+                Either::Right(Box::pin(async move { close_after(answer.await) }))
+            } else {
+                answer
+            };
         }
 
         // Refuse an oversized body before reading it when the length is declared, and while
         // reading it when it is chunked; give up on one that does not arrive in time.
-        let too_large = || close_after(error_response(&limit.refusal(), None));
+        let too_large = move || close_after(error_response(&limit.refusal(), None));
         if declared.is_some_and(|len| len > limit.bytes as u64) {
-            return too_large();
+            return answered(too_large());
         }
         // Room for what is declared, but never a large buffer on a promise alone: a client that
         // declares a body and sends nothing must not cost more than a small allocation.
         let capacity = declared
             .map_or(0, |len| usize::try_from(len).unwrap_or(usize::MAX))
             .min(PREALLOCATE);
-        let read = read_body(body, limit.bytes, capacity);
-        let bytes = match tokio::time::timeout(self.body_timeout, read).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(BodyError::TooLarge)) => return too_large(),
-            Ok(Err(BodyError::Broken(e))) => {
-                tracing::debug!(error = %e, "request body could not be read");
-                let err = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_body",
-                    "request body could not be read",
-                );
-                return close_after(error_response(&err, None));
-            }
-            Err(_) => {
-                let err = ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
-                    "the request body did not arrive in time",
-                );
-                return close_after(error_response(&err, None));
-            }
-        };
-        let adapted = to_lambda_request(parts, bytes, peer, mounted);
-        dispatch_sent(function, &self.cors, adapted.request, adapted.sent).await
+        let read = tokio::time::timeout(self.body_timeout, read_body(body, limit.bytes, capacity));
+        // Boxed apart: the body's reader and its timer are far larger than a call's answer,
+        // and only requests with a body need them.
+        let rest = mounted.rest.to_owned();
+        let route_key = mount.route_key.as_str();
+        Either::Right(Box::pin(async move {
+            let bytes = match read.await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(BodyError::TooLarge)) => return too_large(),
+                Ok(Err(BodyError::Broken(e))) => {
+                    tracing::debug!(error = %e, "request body could not be read");
+                    let err = ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_body",
+                        "request body could not be read",
+                    );
+                    return close_after(error_response(&err, None));
+                }
+                Err(_) => {
+                    let err = ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "the request body did not arrive in time",
+                    );
+                    return close_after(error_response(&err, None));
+                }
+            };
+            let mounted = Mounted {
+                rest: &rest,
+                route_key,
+            };
+            let adapted = to_lambda_request(parts, bytes, peer, mounted);
+            dispatch_sent(function, &self.cors, adapted.request, adapted.sent).await
+        }))
+    }
+}
+
+/// [`Router::handle`]'s answer, counted in [`crate::metrics`] when it is ready (when enabled).
+#[must_use = "a future does nothing unless polled"]
+pub struct Counted<'a> {
+    answer: Answer<'a>,
+    served: metrics::FunctionId,
+    started: Option<Instant>,
+}
+
+impl std::fmt::Debug for Counted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counted")
+            .field("served", &self.served)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for Counted<'_> {
+    type Output = Response;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let resp = std::task::ready!(Pin::new(&mut self.answer).poll(cx));
+        Poll::Ready(match self.started {
+            Some(started) => metrics::finish_request(self.served, started, resp),
+            None => resp,
+        })
     }
 }
 
