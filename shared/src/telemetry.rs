@@ -452,7 +452,11 @@ impl Visit for TextFields<'_> {
             let _ = write!(self.message, "{value:?}");
             self.has_message = true;
         } else {
-            let _ = write!(self.line, " {}={value:?}", field.name());
+            // The key pushed as text and only the value formatted: one argument for
+            // `core::fmt` where three cost twice as many instructions (the access line's
+            // `method` and `path`, callgrind).
+            self.key(field);
+            let _ = write!(self.line, "{value:?}");
         }
     }
 }

@@ -270,12 +270,15 @@ pub fn answered<'a>(resp: Response) -> Answer<'a> {
 
 /// Calls `function` with everything every platform must do around it.
 pub fn dispatch<'a>(function: &'a dyn Handler, cors: &CorsConfig, req: Request) -> Answer<'a> {
-    dispatch_sent(function, cors, req, None)
+    dispatch_sent(function, cors, req, None, None)
 }
 
 /// [`dispatch`] for a request whose URI a router changed: `sent` is the URI as the client sent
 /// it (before the mount prefix was removed), for the access line and per-path methods only,
 /// since no platform gives a function this.
+///
+/// `request_id`: the request's `X-Request-Id` when the caller has it at hand (the router's
+/// adapter set it), so that it is not looked up again.
 ///
 /// Everything up to the function's call happens here, at once; what the response needs after
 /// it travels in a [`Finish`].
@@ -284,13 +287,12 @@ pub fn dispatch_sent<'a>(
     cors: &CorsConfig,
     req: Request,
     sent: Option<http::Uri>,
+    request_id: Option<HeaderValue>,
 ) -> Answer<'a> {
     // The adapters put a valid id on every request; `-` only for a request built by hand.
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
+    let request_id = request_id
+        .or_else(|| req.headers().get(REQUEST_ID).cloned())
         .filter(|v| v.to_str().is_ok())
-        .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("-"));
     crate::telemetry::in_request_sync(request_id.clone(), || {
         begin(function, cors, req, sent, request_id)

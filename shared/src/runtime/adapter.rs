@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use http::header::Entry;
 use http::{HeaderValue, header, request::Parts};
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
@@ -38,6 +39,8 @@ pub struct Mounted<'a> {
 pub struct Adapted {
     pub request: lambda_http::Request,
     pub sent: Option<http::Uri>,
+    /// The request's `X-Request-Id` (kept or made by [`add_ingress_headers`]).
+    pub request_id: HeaderValue,
 }
 
 /// Builds the handler's request. `body` has already been read within the size limit.
@@ -144,6 +147,7 @@ pub fn to_lambda_request(
     Adapted {
         request: req,
         sent: original_path,
+        request_id: ingress.request_id,
     }
 }
 
@@ -177,31 +181,45 @@ pub fn add_ingress_headers(headers: &mut http::HeaderMap, peer: SocketAddr) -> I
     let mut peer_text = IpText::default();
     push_ip(&mut peer_text, peer.ip());
     let peer_text = peer_text.as_str();
-    let all = headers.get_all(X_FORWARDED_FOR);
-    let lines = || {
-        all.iter()
-            .filter_map(|line| line.to_str().ok())
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
+    // Entries rather than a lookup and an insert: each names the header once, and hashing a
+    // name that is not a standard header's is most of what a lookup costs.
+    let xff_entry = headers.entry(X_FORWARDED_FOR);
+    let xff = {
+        let lines = || {
+            let sent = match &xff_entry {
+                Entry::Occupied(e) => Some(e.iter()),
+                Entry::Vacant(_) => None,
+            };
+            sent.into_iter()
+                .flatten()
+                .filter_map(|line| line.to_str().ok())
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+        };
+        let len = lines().map(|line| line.len() + 2).sum::<usize>() + peer_text.len();
+        // Exactly as long as the value, so the header takes the buffer without copying it.
+        let mut xff = bytes::BytesMut::with_capacity(len);
+        for line in lines() {
+            xff.extend_from_slice(line.as_bytes());
+            xff.extend_from_slice(b", ");
+        }
+        xff.extend_from_slice(peer_text.as_bytes());
+        xff
     };
-    let len = lines().map(|line| line.len() + 2).sum::<usize>() + peer_text.len();
-    // Exactly as long as the value, so the header takes the buffer without copying it.
-    let mut xff = bytes::BytesMut::with_capacity(len);
-    for line in lines() {
-        xff.extend_from_slice(line.as_bytes());
-        xff.extend_from_slice(b", ");
-    }
-    xff.extend_from_slice(peer_text.as_bytes());
     let source_ip = std::str::from_utf8(&xff)
         .ok()
         .and_then(|v| v.split(',').next())
         .map_or_else(String::new, |first| first.trim().to_owned());
     if let Ok(v) = HeaderValue::from_maybe_shared(xff.freeze()) {
-        headers.insert(X_FORWARDED_FOR, v);
+        match xff_entry {
+            // Replaces every line the client sent with the one joined value.
+            Entry::Occupied(mut e) => drop(e.insert(v)),
+            Entry::Vacant(e) => drop(e.insert(v)),
+        }
     }
-    if !headers.contains_key(X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    }
+    headers
+        .entry(X_FORWARDED_PROTO)
+        .or_insert(HeaderValue::from_static("http"));
     Ingress {
         request_id: ensure_request_id(headers),
         source_ip,
@@ -277,15 +295,26 @@ pub fn ensure_request_id(headers: &mut http::HeaderMap) -> HeaderValue {
             && v.iter()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
     };
-    if let Some(kept) = headers.get(REQUEST_ID).filter(sane) {
-        return kept.clone();
+    match headers.entry(REQUEST_ID) {
+        Entry::Occupied(e) if sane(&e.get()) => e.get().clone(),
+        Entry::Occupied(mut e) => {
+            let id = new_request_id_value();
+            e.insert(id.clone());
+            id
+        }
+        Entry::Vacant(e) => e.insert(new_request_id_value()).clone(),
     }
-    let mut buf = uuid::Uuid::encode_buffer();
-    let id = new_request_id().hyphenated().encode_lower(&mut buf);
+}
+
+/// A new id as a header value whose clones count references: its bytes live with their count
+/// in one allocation ([`bytes::Bytes::from_owner`]), where a copied slice took one allocation
+/// and its first clone a second.
+fn new_request_id_value() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    new_request_id().hyphenated().encode_lower(&mut text);
     // A UUID's text is always a valid header value.
-    let id = HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("-"));
-    headers.insert(REQUEST_ID, id.clone());
-    id
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(text))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// A UUID-shaped id unique within the process: one random seed per process plus a counter.
@@ -320,7 +349,11 @@ mod tests {
     #[test]
     fn the_handler_sees_the_path_without_the_mount_prefix_and_the_extensions_filled() {
         let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-        let Adapted { request: req, sent } = to_lambda_request(
+        let Adapted {
+            request: req,
+            sent,
+            request_id,
+        } = to_lambda_request(
             parts("/plate-lookup/EC47213?plate=DN%2061834&x=1&x=2"),
             Vec::new(),
             peer,
@@ -342,6 +375,7 @@ mod tests {
         assert_eq!(req.headers()["x-forwarded-for"], "127.0.0.1");
         assert_eq!(req.headers()["x-forwarded-proto"], "http");
         let id = req.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+        assert_eq!(request_id, id, "the id handed on is the header's");
         match req.request_context() {
             RequestContext::ApiGatewayV2(ctx) => {
                 assert_eq!(ctx.request_id.as_deref(), Some(id.as_str()));

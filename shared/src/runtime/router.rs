@@ -283,7 +283,13 @@ impl Router {
         }
         if limit.bytes == 0 {
             let adapted = to_lambda_request(parts, Vec::new(), peer, mounted);
-            let answer = dispatch_sent(function, &self.cors, adapted.request, adapted.sent);
+            let answer = dispatch_sent(
+                function,
+                &self.cors,
+                adapted.request,
+                adapted.sent,
+                Some(adapted.request_id),
+            );
             // Unread bytes would be taken for the next request on this connection.
             return if has_body {
                 Either::Right(Box::pin(async move { close_after(answer.await) }))
@@ -335,7 +341,14 @@ impl Router {
                 route_key,
             };
             let adapted = to_lambda_request(parts, bytes, peer, mounted);
-            dispatch_sent(function, &self.cors, adapted.request, adapted.sent).await
+            dispatch_sent(
+                function,
+                &self.cors,
+                adapted.request,
+                adapted.sent,
+                Some(adapted.request_id),
+            )
+            .await
         }))
     }
 }
