@@ -5,16 +5,17 @@
 //! upper-cases the level, while Loki's level detection and our queries want flat lines with a
 //! lowercase `level`, `message` and the request's `request_id` at the top.
 //!
-//! Lines go into one buffer in front of stderr, written when it holds 32 KiB and at the latest
-//! 100 ms after its first line by a thread that otherwise sleeps; [`flush`] writes it before
-//! the process exits. A request pays a `memcpy` instead of a `write` system call, and a burst of
-//! access-log lines leaves in a few large writes. (tracing-appender's non-blocking writer was
+//! Lines go into a buffer per thread in front of stderr, written when it holds 32 KiB and at the
+//! latest 100 ms after its first line by a thread that otherwise sleeps; [`flush`] writes them
+//! before the process exits. A request pays a `memcpy` instead of a `write` system call, and a
+//! burst of access-log lines leaves in a few large writes. Each thread's lines keep their order;
+//! lines of different threads can leave up to 100 ms out of the order of their timestamps. (tracing-appender's non-blocking writer was
 //! tried first: its worker thread spins on the channel, and under load it took a fifth of the
 //! process's CPU on our 2 cores, more than the system calls it saved; measured with perf.)
 
 use std::fmt::{self, Write as _};
 use std::io::{IsTerminal, Write};
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -55,43 +56,95 @@ const FLUSH_AT: usize = 32 * 1024;
 /// …and at the latest this long after the first of them.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
-/// What is buffered for stderr.
-static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// One thread's lines waiting for stderr. Its thread appends under this lock, which no other
+/// thread takes except to write the lines out; one buffer for every thread was a lock and a
+/// buffer whose cache lines moved between the cores on every access line (about a tenth of a
+/// `/health` request's time on two cores, measured with `perf` and wrk).
+type Pending = Arc<Mutex<Vec<u8>>>;
 
-fn pending() -> std::sync::MutexGuard<'static, Vec<u8>> {
-    PENDING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Every thread's [`Pending`], for [`flush`] and the flusher thread.
+static THREADS: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Held while a batch is written, so batches leave in order while loggers keep appending.
-static WRITING: Mutex<()> = Mutex::new(());
+/// This thread's [`Pending`], registered on its first line and written out when it ends.
+struct ThreadLines(Pending);
 
-/// Writes every buffered line (an error, such as a closed stderr, drops them). Call before the
-/// process exits.
-pub fn flush() {
-    let _writing = WRITING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let batch = std::mem::take(&mut *pending());
-    if !batch.is_empty() {
-        let _ = std::io::stderr().lock().write_all(&batch);
+impl ThreadLines {
+    fn register() -> Self {
+        let pending = Pending::default();
+        locked(&THREADS).push(Arc::clone(&pending));
+        ThreadLines(pending)
     }
 }
 
-/// The writer tracing formats each line into: an append to [`PENDING`].
+impl Drop for ThreadLines {
+    fn drop(&mut self) {
+        write_out(&self.0);
+        locked(&THREADS).retain(|p| !Arc::ptr_eq(p, &self.0));
+    }
+}
+
+thread_local! {
+    static LINES: ThreadLines = ThreadLines::register();
+}
+
+/// Held while a batch is written, so that batches leave whole and one at a time.
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// Writes one thread's lines (an error, such as a closed stderr, drops them).
+fn write_out(pending: &Mutex<Vec<u8>>) {
+    let _writing = locked(&WRITING);
+    let batch = {
+        let mut buf = locked(pending);
+        if buf.is_empty() {
+            return;
+        }
+        // The next batch starts with room for a full one rather than growing to it again.
+        let room = buf.capacity().min(2 * FLUSH_AT);
+        std::mem::replace(&mut *buf, Vec::with_capacity(room))
+    };
+    let _ = std::io::stderr().lock().write_all(&batch);
+}
+
+/// Writes every thread's buffered lines. Call before the process exits.
+///
+/// Lines leave in batches per thread, so lines of different threads can appear up to
+/// [`FLUSH_EVERY`] out of the order of their timestamps; each thread's own lines keep theirs.
+pub fn flush() {
+    let threads = locked(&THREADS).clone();
+    for pending in &threads {
+        write_out(pending);
+    }
+}
+
+/// The writer tracing formats each line into: an append to this thread's [`Pending`].
 #[derive(Debug, Clone, Copy)]
 struct Buffered;
 
 impl std::io::Write for Buffered {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let full = {
-            let mut buf = pending();
-            buf.extend_from_slice(line);
-            buf.len() >= FLUSH_AT
-        };
-        if full || FLUSH_IMMEDIATELY.load(std::sync::atomic::Ordering::Relaxed) {
-            flush();
+        if FLUSH_IMMEDIATELY.load(std::sync::atomic::Ordering::Relaxed) {
+            let _writing = locked(&WRITING);
+            let _ = std::io::stderr().lock().write_all(line);
+            return Ok(line.len());
+        }
+        let appended = LINES.try_with(|lines| {
+            let full = {
+                let mut buf = locked(&lines.0);
+                buf.extend_from_slice(line);
+                buf.len() >= FLUSH_AT
+            };
+            if full {
+                write_out(&lines.0);
+            }
+        });
+        if appended.is_err() {
+            // This thread is ending and its buffer is gone: write the line at once.
+            let _writing = locked(&WRITING);
+            let _ = std::io::stderr().lock().write_all(line);
         }
         Ok(line.len())
     }
@@ -555,6 +608,54 @@ impl Visit for JsonFields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_threads_lines_are_written_when_it_ends_and_its_buffer_forgotten() {
+        let pending = std::thread::spawn(|| {
+            let _ = Buffered.write(b"(telemetry test: a line written as its thread ended)\n");
+            LINES.with(|lines| Arc::clone(&lines.0))
+        })
+        .join()
+        .unwrap();
+        if FLUSH_IMMEDIATELY.load(std::sync::atomic::Ordering::Relaxed) {
+            return; // no buffers in this mode
+        }
+        assert!(
+            locked(&pending).is_empty(),
+            "written out when the thread ended"
+        );
+        assert!(
+            !locked(&THREADS).iter().any(|p| Arc::ptr_eq(p, &pending)),
+            "an ended thread's buffer stays registered"
+        );
+    }
+
+    #[test]
+    fn flush_writes_the_lines_of_threads_that_are_still_running() {
+        let (logged, wait) = std::sync::mpsc::channel();
+        let (done, finish) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let _ = Buffered.write(b"(telemetry test: a line flushed from a running thread)\n");
+            logged
+                .send(LINES.with(|lines| Arc::clone(&lines.0)))
+                .unwrap();
+            finish.recv().unwrap();
+        });
+        let pending = wait.recv().unwrap();
+        if !FLUSH_IMMEDIATELY.load(std::sync::atomic::Ordering::Relaxed) {
+            assert!(
+                locked(&THREADS).iter().any(|p| Arc::ptr_eq(p, &pending)),
+                "a running thread's buffer is registered"
+            );
+            flush();
+            assert!(
+                locked(&pending).is_empty(),
+                "flush wrote the running thread's lines"
+            );
+        }
+        done.send(()).unwrap();
+        thread.join().unwrap();
+    }
 
     #[test]
     fn plain_strings_are_written_as_debug_would_write_them() {
