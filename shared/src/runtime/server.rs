@@ -13,26 +13,35 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
-use super::conn::Tracked;
+use super::conn::{InService, Served, Tracked};
 use super::router::Router;
 use super::upgrade::{self, Upgraded};
 use crate::config::{Env, RESPONSE_WRITE_TIMEOUT_SECS, SHUTDOWN_GRACE_SECS};
 
 /// What the server's service answers with; boxed so that it is `Unpin` (see `serve`).
-type ServiceFuture =
-    Pin<Box<dyn Future<Output = Result<crate::http::Response, std::convert::Infallible>> + Send>>;
+type ServiceFuture = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    http::Response<Served<crate::http::Body>>,
+                    std::convert::Infallible,
+                >,
+            > + Send,
+    >,
+>;
 
 /// Connection-level limits of the server.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
-    /// A slow client gets this long to send its request headers (slowloris guard); hyper then
-    /// closes the connection.
+    /// A slow client gets this long to send its request headers (slowloris guard), counted
+    /// from when the connection starts waiting for them (`conn::Tracked`); the connection is
+    /// then closed, with a `408` if part of a request had arrived.
     pub header_read_timeout: Duration,
     /// Open connections at most; further clients wait in the listen backlog until one closes,
     /// which bounds memory under a flood of idle connections.
@@ -77,9 +86,10 @@ pub async fn serve(
     // needs a `'static` connection, and ours borrows its stream; see below).
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let mut builder = http1::Builder::new();
+    // No timer for hyper: the head deadline is kept by `Tracked`, one timer per connection
+    // rather than one per request (docs/performance.md).
     builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
+        .header_read_timeout(None)
         .max_header_size(options.max_header_bytes);
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     let grace = options.shutdown_grace;
@@ -114,17 +124,21 @@ pub async fn serve(
         let router = Arc::clone(&router);
         // A `101` from a handler leaves its session here for this connection's task.
         let takeover = upgrade::Slot::default();
+        let in_service = InService::default();
         let service = {
             let takeover = takeover.clone();
+            let in_service = in_service.clone();
             service_fn(move |req: http::Request<Incoming>| {
                 let router = Arc::clone(&router);
                 let takeover = takeover.clone();
+                // hyper calls the service once a head has arrived.
+                let guard = in_service.enter();
                 // Boxed: hyper hands the connection back (for an upgrade) only to a service
                 // whose futures are `Unpin`.
                 let answer: ServiceFuture = Box::pin(async move {
                     let mut resp = router.handle(req, peer).await;
                     takeover.keep(&mut resp);
-                    Ok(resp)
+                    Ok(resp.map(|body| Served::new(body, guard)))
                 });
                 answer
             })
@@ -132,10 +146,11 @@ pub async fn serve(
         let mut stop_rx = stop_rx.clone();
         let builder = builder.clone();
         let write_timeout = options.write_timeout;
+        let head_timeout = options.header_read_timeout;
         tokio::spawn(async move {
             let mut stream = stream;
             // hyper serves a borrowed stream, so that it is still ours when hyper gives up.
-            let mut tracked = Tracked::new(&mut stream, write_timeout);
+            let mut tracked = Tracked::new(&mut stream, write_timeout, head_timeout, in_service);
             let mut conn = builder.serve_connection(TokioIo::new(&mut tracked), service);
             // Without shutdown: after a `101` the stream is taken back rather than closed.
             // `biased`: the connection first, without drawing a random number on every poll.
@@ -153,6 +168,7 @@ pub async fn serve(
                     Some(session) => {
                         let parts = conn.into_parts();
                         let io = parts.io.into_inner();
+                        io.end_head_deadlines();
                         session(Upgraded::new(parts.read_buf, io, stop_rx)).await;
                     }
                     None => {
@@ -163,7 +179,7 @@ pub async fn serve(
             }
             if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
-                if e.is_timeout() && tracked.unanswered {
+                if tracked.head_timed_out && tracked.unanswered {
                     // hyper hangs up on a head that never finishes without a word; a client
                     // (or a proxy) deserves to know why.
                     let _ = stream.write_all(&request_timeout()).await;
