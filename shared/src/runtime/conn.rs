@@ -59,6 +59,17 @@ impl InService {
         ServiceGuard(self.clone())
     }
 
+    /// Bytes of an answer reached the socket: once no request is being served, the wait for
+    /// the next head starts from the last of them.
+    fn wrote(&self) {
+        let state = &*self.0;
+        if state.serving.load(Ordering::Relaxed) == 0 {
+            state
+                .idle_since
+                .store(state.elapsed_nanos(), Ordering::Relaxed);
+        }
+    }
+
     /// When the head now awaited is due, if one is (no request is being served).
     fn head_due(&self, timeout: Duration) -> Option<Instant> {
         let state = &*self.0;
@@ -77,9 +88,16 @@ pub(crate) struct ServiceGuard(InService);
 impl Drop for ServiceGuard {
     fn drop(&mut self) {
         let state = &*(self.0).0;
-        let since = u64::try_from(state.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        state.idle_since.store(since, Ordering::Relaxed);
+        state
+            .idle_since
+            .store(state.elapsed_nanos(), Ordering::Relaxed);
         state.serving.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl InServiceState {
+    fn elapsed_nanos(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -180,6 +198,10 @@ impl<'a> Tracked<'a> {
                 self.stalled = None;
                 if n > 0 {
                     self.unanswered = false;
+                    // hyper drops a response's body once it has taken its last frame, before
+                    // the bytes reach the socket: the wait for the next head starts at the last
+                    // write, not there.
+                    self.in_service.wrote();
                 }
                 Poll::Ready(Ok(n))
             }
@@ -225,7 +247,14 @@ impl<'a> Tracked<'a> {
                 return Poll::Pending;
             }
             let now = Instant::now();
-            match self.in_service.head_due(timeout) {
+            // While our writes wait for the client to read, the answer is not over: the write
+            // deadline guards that, and no head is due yet.
+            let due = if self.stalled.is_some() {
+                None
+            } else {
+                self.in_service.head_due(timeout)
+            };
+            match due {
                 Some(due) if now >= due => {
                     self.head_timed_out = true;
                     return Poll::Ready(Err(io::Error::new(
@@ -437,6 +466,44 @@ mod tests {
             !tracked.unanswered,
             "an idle connection is closed without a word"
         );
+    }
+
+    #[tokio::test]
+    async fn the_tail_of_an_answer_the_client_is_slow_to_take_is_not_cut_by_the_head_deadline() {
+        let (mut server, mut client) = pair().await;
+        let in_service = InService::default();
+        let head = Duration::from_millis(200);
+        let tracked = Tracked::new(
+            &mut server,
+            Duration::from_secs(5),
+            head,
+            in_service.clone(),
+        );
+        // hyper drops a body once it has taken the last frame, before the bytes are written.
+        drop(in_service.enter());
+        let (mut rd, mut wr) = tokio::io::split(tracked);
+        let size = 16 << 20;
+        let reader = tokio::spawn(async move {
+            // A client that pauses for four head timeouts (well within the write timeout).
+            tokio::time::sleep(head * 4).await;
+            let mut sink = Vec::new();
+            client.read_to_end(&mut sink).await.map(|_| sink.len())
+        });
+        let body = vec![1u8; size];
+        // hyper polls reads while it writes, to notice a client that goes away.
+        let watch = async {
+            let mut b = [0u8; 1];
+            rd.read(&mut b).await
+        };
+        let write = async {
+            wr.write_all(&body).await?;
+            wr.shutdown().await
+        };
+        tokio::select! {
+            read = watch => panic!("the read side ended while the answer was written: {read:?}"),
+            written = write => written.unwrap(),
+        }
+        assert_eq!(reader.await.unwrap().unwrap(), size);
     }
 
     #[tokio::test]

@@ -182,8 +182,13 @@ pub async fn serve(
                 if tracked.head_timed_out && tracked.unanswered {
                     // hyper hangs up on a head that never finishes without a word; a client
                     // (or a proxy) deserves to know why.
-                    let _ = stream.write_all(&request_timeout()).await;
-                    let _ = stream.shutdown().await;
+                    // Bounded like any answer: a client that stopped reading cannot hold the
+                    // connection (and its slot) by not taking these bytes.
+                    let _ = tokio::time::timeout(write_timeout, async {
+                        let _ = stream.write_all(&request_timeout()).await;
+                        let _ = stream.shutdown().await;
+                    })
+                    .await;
                 }
             }
             drop(slot);
