@@ -7,12 +7,11 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use futures_util::future::Either;
 use http::{StatusCode, header};
 use http_body_util::BodyExt;
@@ -196,7 +195,11 @@ impl Router {
     /// Serves one request that arrived over HTTP, counted in [`crate::metrics`] when enabled
     /// (a relaxed load when not). Everything before the function's call happens here, at once;
     /// the future holds only the [`Answer`].
-    pub fn handle<B>(&self, req: http::Request<B>, peer: SocketAddr) -> Counted<'_>
+    pub fn handle<B>(
+        &self,
+        req: http::Request<B>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response> + Send + Unpin + '_
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -204,11 +207,10 @@ impl Router {
         let started = metrics::enabled().then(Instant::now);
         let mut served = metrics::FunctionId::UNMATCHED;
         let answer = self.route(req, peer, &mut served);
-        Counted {
-            answer,
-            served,
-            started,
-        }
+        answer.map(move |resp| match started {
+            Some(started) => metrics::finish_request(served, started, resp),
+            None => resp,
+        })
     }
 
     /// [`Router::handle`], setting `served` to the function the request reached.
@@ -350,34 +352,6 @@ impl Router {
             )
             .await
         }))
-    }
-}
-
-/// [`Router::handle`]'s answer, counted in [`crate::metrics`] when it is ready (when enabled).
-#[must_use = "a future does nothing unless polled"]
-pub struct Counted<'a> {
-    answer: Answer<'a>,
-    served: metrics::FunctionId,
-    started: Option<Instant>,
-}
-
-impl std::fmt::Debug for Counted<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counted")
-            .field("served", &self.served)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Future for Counted<'_> {
-    type Output = Response;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        let resp = std::task::ready!(Pin::new(&mut self.answer).poll(cx));
-        Poll::Ready(match self.started {
-            Some(started) => metrics::finish_request(self.served, started, resp),
-            None => resp,
-        })
     }
 }
 
