@@ -9,9 +9,10 @@
 //! latest 100 ms after its first line by a thread that otherwise sleeps; [`flush`] writes them
 //! before the process exits. A request pays a `memcpy` instead of a `write` system call, and a
 //! burst of access-log lines leaves in a few large writes. Each thread's lines keep their order;
-//! lines of different threads can leave up to 100 ms out of the order of their timestamps. (tracing-appender's non-blocking writer was
-//! tried first: its worker thread spins on the channel, and under load it took a fifth of the
-//! process's CPU on our 2 cores, more than the system calls it saved; measured with perf.)
+//! lines of different threads (one request's too, when its task moves between threads) can leave
+//! up to 100 ms out of the order of their timestamps. (tracing-appender's non-blocking writer
+//! was tried first: its worker thread spins on the channel, and under load it took a fifth of
+//! the process's CPU on our 2 cores, more than the system calls it saved; measured with perf.)
 
 use std::fmt::{self, Write as _};
 use std::io::{IsTerminal, Write};
@@ -109,6 +110,12 @@ fn write_out(pending: &Mutex<Vec<u8>>) {
     let _ = std::io::stderr().lock().write_all(&batch);
 }
 
+/// Writes `line` at once, between batches.
+fn write_now(line: &[u8]) {
+    let _writing = locked(&WRITING);
+    let _ = std::io::stderr().lock().write_all(line);
+}
+
 /// Writes every thread's buffered lines. Call before the process exits.
 ///
 /// Lines leave in batches per thread, so lines of different threads can appear up to
@@ -127,8 +134,7 @@ struct Buffered;
 impl std::io::Write for Buffered {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         if FLUSH_IMMEDIATELY.load(std::sync::atomic::Ordering::Relaxed) {
-            let _writing = locked(&WRITING);
-            let _ = std::io::stderr().lock().write_all(line);
+            write_now(line);
             return Ok(line.len());
         }
         let appended = LINES.try_with(|lines| {
@@ -143,8 +149,7 @@ impl std::io::Write for Buffered {
         });
         if appended.is_err() {
             // This thread is ending and its buffer is gone: write the line at once.
-            let _writing = locked(&WRITING);
-            let _ = std::io::stderr().lock().write_all(line);
+            write_now(line);
         }
         Ok(line.len())
     }
