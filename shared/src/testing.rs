@@ -255,6 +255,27 @@ pub fn apigw_v2_event(
     })
 }
 
+/// An address on `127.0.0.1` where connections are refused: its port is held bound without
+/// listening for as long as this lives, so no server another test starts meanwhile can take it
+/// (a port bound and freed once was, and its 404 read as "no such vehicle").
+#[derive(Debug)]
+pub struct RefusedPort {
+    _socket: tokio::net::TcpSocket,
+    pub addr: SocketAddr,
+}
+
+impl RefusedPort {
+    pub fn bind() -> RefusedPort {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = socket.local_addr().unwrap();
+        RefusedPort {
+            _socket: socket,
+            addr,
+        }
+    }
+}
+
 /// The repository's own Statens vegvesen fixtures: invented vehicles in the registry's exact
 /// response shape (`shared/tests/fixtures/vegvesen/`, see the README there).
 pub const VEGVESEN_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vegvesen");

@@ -252,11 +252,8 @@ async fn a_hanging_upstream_is_a_bounded_504_and_a_dead_one_a_502() {
         started.elapsed()
     );
 
-    // Bound but not listening, and held: connections are refused, and no server another test
-    // starts meanwhile can take the port (a port freed after binding could be).
-    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
-    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let dead = reserved.local_addr().unwrap();
+    let refused = elbatt::testing::RefusedPort::bind();
+    let dead = refused.addr;
     let env = Env::from_pairs([
         ("VEGVESEN_API_KEY", "k".to_owned()),
         (

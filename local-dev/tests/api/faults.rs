@@ -70,9 +70,8 @@ pub(crate) struct BadUpstream {
     connections: Arc<AtomicUsize>,
     /// Body bytes a `Flood` got into the socket before its client stopped taking them.
     flooded: Arc<AtomicUsize>,
-    /// For [`BadUpstream::refused`]: the port, bound but not listening, so that connections
-    /// are refused and no server started meanwhile (the cases run concurrently) can take it.
-    _reserved: Option<tokio::net::TcpSocket>,
+    /// For [`BadUpstream::refused`]: the port held bound (the cases run concurrently).
+    _refused: Option<elbatt::testing::RefusedPort>,
 }
 
 impl BadUpstream {
@@ -93,22 +92,18 @@ impl BadUpstream {
             addr,
             connections,
             flooded,
-            _reserved: None,
+            _refused: None,
         }
     }
 
     /// An address where nothing listens: connections are refused.
-    /// The port is held bound without listening: a port freed after binding was once taken by
-    /// a concurrent case's runner, whose 404 read as "no such vehicle".
     pub(crate) fn refused() -> BadUpstream {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = socket.local_addr().unwrap();
+        let refused = elbatt::testing::RefusedPort::bind();
         BadUpstream {
-            addr,
+            addr: refused.addr,
             connections: Arc::new(AtomicUsize::new(0)),
             flooded: Arc::new(AtomicUsize::new(0)),
-            _reserved: Some(socket),
+            _refused: Some(refused),
         }
     }
 

@@ -319,17 +319,14 @@ async fn a_stream_of_garbage_is_retried_then_answered_offline() {
 #[tokio::test]
 async fn an_unreachable_provider_is_retried_then_answered_offline() {
     within(LIMIT, async {
-        // Bound but not listening, and held to the end: connection refused, and no server
-        // another test starts meanwhile can take the port.
-        let reserved = tokio::net::TcpSocket::new_v4().unwrap();
-        reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let url = format!("http://{}/v1", reserved.local_addr().unwrap());
+        let refused = elbatt::testing::RefusedPort::bind();
+        let url = format!("http://{}/v1", refused.addr);
         let app = App::start(Vec::new(), &[("OPENAI_BASE_URL", &url)]).await;
         let (status, body) = app.chat_json(&json!({"message": "Hei"})).await;
         assert_eq!(status, 200);
         assert_eq!(body["mode"], "offline");
         assert_eq!(body["offline_reason"], "provider_failed");
-        drop(reserved);
+        drop(refused);
     })
     .await;
 }
