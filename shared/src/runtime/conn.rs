@@ -332,6 +332,11 @@ mod tests {
 
     const HEAD: Duration = Duration::from_secs(30);
 
+    /// A connection that serves nothing: only its own deadlines act.
+    fn tracked(stream: &mut TcpStream, write: Duration, head: Duration) -> Tracked<'_> {
+        Tracked::new(stream, write, head, InService::default())
+    }
+
     async fn pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
@@ -344,12 +349,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
         let (mut server, _client) = pair().await;
-        let mut tracked = Tracked::new(
-            &mut server,
-            Duration::from_millis(200),
-            HEAD,
-            InService::default(),
-        );
+        let mut tracked = tracked(&mut server, Duration::from_millis(200), HEAD);
         let chunk = vec![0u8; 1 << 20];
         let started = std::time::Instant::now();
         // Socket buffers take a few MB; then writes stay pending until the deadline.
@@ -373,12 +373,7 @@ mod tests {
             let mut sink = Vec::new();
             client.read_to_end(&mut sink).await.map(|_| sink.len())
         });
-        let mut tracked = Tracked::new(
-            &mut server,
-            Duration::from_millis(200),
-            HEAD,
-            InService::default(),
-        );
+        let mut tracked = tracked(&mut server, Duration::from_millis(200), HEAD);
         let chunk = vec![7u8; 1 << 20];
         for _ in 0..32 {
             tracked.write_all(&chunk).await.unwrap();
@@ -410,12 +405,7 @@ mod tests {
     async fn a_head_that_does_not_arrive_in_time_ends_the_connection() {
         let (mut server, mut client) = pair().await;
         let timeout = Duration::from_millis(300);
-        let mut tracked = Tracked::new(
-            &mut server,
-            Duration::from_secs(5),
-            timeout,
-            InService::default(),
-        );
+        let mut tracked = tracked(&mut server, Duration::from_secs(5), timeout);
         // A trickled head: bytes keep coming, but the deadline counts from the wait's start.
         let trickle = tokio::spawn(async move {
             for _ in 0..20 {
@@ -510,12 +500,7 @@ mod tests {
     async fn an_upgraded_connection_has_no_head_deadline() {
         let (mut server, _client) = pair().await;
         let timeout = Duration::from_millis(100);
-        let mut tracked = Tracked::new(
-            &mut server,
-            Duration::from_secs(5),
-            timeout,
-            InService::default(),
-        );
+        let mut tracked = tracked(&mut server, Duration::from_secs(5), timeout);
         tracked.end_head_deadlines();
         let mut buf = [0u8; 8];
         let read = tokio::time::timeout(timeout * 4, tracked.read(&mut buf)).await;
@@ -528,12 +513,7 @@ mod tests {
     #[tokio::test]
     async fn bytes_from_the_client_count_as_unanswered_until_we_write() {
         let (mut server, mut client) = pair().await;
-        let mut tracked = Tracked::new(
-            &mut server,
-            Duration::from_secs(1),
-            HEAD,
-            InService::default(),
-        );
+        let mut tracked = tracked(&mut server, Duration::from_secs(1), HEAD);
         assert!(!tracked.unanswered);
         client.write_all(b"GET / HT").await.unwrap();
         let mut buf = [0u8; 16];
