@@ -245,6 +245,7 @@ fn with_request_id(f: impl FnOnce(&str)) {
 /// Text: `2026-12-01T10:00:00.123Z  INFO message key=value … request_id=…`.
 /// JSON (Scaleway Cockpit / Loki): one flat object, `timestamp`, `level` (lowercase),
 /// `message`, `request_id`, `target`, then the event's own fields.
+#[derive(Debug, Clone, Copy)]
 struct LineLayer {
     json: bool,
     color: bool,
@@ -307,6 +308,28 @@ thread_local! {
 
 impl LineLayer {
     fn write_line(&self, event: &Event<'_>, scratch: &mut Scratch) {
+        let meta = event.metadata();
+        self.compose(
+            *meta.level(),
+            meta.target(),
+            &Timestamp::now(),
+            scratch,
+            |fields| {
+                event.record(fields);
+            },
+        );
+        let _ = Buffered.write(scratch.line.as_bytes());
+    }
+
+    /// Formats one line into `scratch.line`: `record` writes the message and the fields.
+    fn compose(
+        &self,
+        level: tracing::Level,
+        target: &str,
+        ts: &Timestamp,
+        scratch: &mut Scratch,
+        record: impl FnOnce(&mut Fields<'_>),
+    ) {
         let Scratch {
             line,
             fields,
@@ -318,14 +341,19 @@ impl LineLayer {
         message.clear();
         line.reserve(256);
         fields.reserve(FIELDS_CAPACITY);
-        let meta = event.metadata();
-        let ts = Timestamp::now();
+        let mut recorded = Fields {
+            json: self.json,
+            line: fields,
+            message,
+            text,
+            has_message: false,
+        };
         if self.json {
             line.push_str("{\"timestamp\":\"");
             ts.push(line);
             line.push('"');
             line.push_str(",\"level\":\"");
-            line.push_str(match *meta.level() {
+            line.push_str(match level {
                 tracing::Level::ERROR => "error",
                 tracing::Level::WARN => "warn",
                 tracing::Level::INFO => "info",
@@ -333,58 +361,133 @@ impl LineLayer {
                 tracing::Level::TRACE => "trace",
             });
             line.push('"');
-            event.record(&mut JsonFields {
-                line: fields,
-                message,
-                text,
-            });
+            record(&mut recorded);
             line.push_str(",\"message\":");
-            push_json_str(line, message);
+            push_json_str(line, recorded.message);
             with_request_id(|rid| {
                 line.push_str(",\"request_id\":");
                 push_json_str(line, rid);
             });
             line.push_str(",\"target\":");
-            push_json_str(line, meta.target());
-            line.push_str(fields);
+            push_json_str(line, target);
+            line.push_str(recorded.line);
             line.push_str("}\n");
         } else {
-            let level = meta.level().as_str();
+            let name = level.as_str();
             ts.push(line);
             line.push(' ');
             if self.color {
-                let code = match *meta.level() {
+                let code = match level {
                     tracing::Level::ERROR => "31",
                     tracing::Level::WARN => "33",
                     tracing::Level::INFO => "32",
                     _ => "34",
                 };
-                let _ = write!(line, "\x1b[{code}m{level:>5}\x1b[0m");
+                let _ = write!(line, "\x1b[{code}m{name:>5}\x1b[0m");
             } else {
                 // `{level:>5}`: the levels are ASCII, so padding is counting bytes.
-                for _ in level.len()..5 {
+                for _ in name.len()..5 {
                     line.push(' ');
                 }
-                line.push_str(level);
+                line.push_str(name);
             }
-            let mut visitor = TextFields {
-                line: fields,
-                message,
-                has_message: false,
-            };
-            event.record(&mut visitor);
-            if visitor.has_message {
+            record(&mut recorded);
+            if recorded.has_message {
                 line.push(' ');
-                line.push_str(message);
+                line.push_str(recorded.message);
             }
-            line.push_str(fields);
+            line.push_str(recorded.line);
             with_request_id(|rid| {
                 line.push_str(" request_id=");
                 line.push_str(rid);
             });
             line.push('\n');
         }
-        let _ = Buffered.write(line.as_bytes());
+    }
+}
+
+/// One request's access line: what [`access`] logs, in the order it is written.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    pub function: &'a str,
+    pub method: &'a str,
+    /// As it may be logged (`Function::loggable_path`).
+    pub path: &'a str,
+    pub status: u16,
+    pub duration_ms: f64,
+}
+
+/// The target the access line is logged under, as when `dispatch` logged it with `info!`
+/// (`RUST_LOG=info,elbatt::http=warn` leaves it out).
+pub const ACCESS_TARGET: &str = "elbatt::http";
+
+impl Access<'_> {
+    /// The fields as `tracing` records them for [`Access::event`]: the message, then the
+    /// fields in the order the event names them; `method` and `path` as `Display`.
+    fn record(&self, fields: &mut Fields<'_>) {
+        fields.message_str("access");
+        fields.str("function", self.function);
+        fields.display("method", self.method);
+        fields.display("path", self.path);
+        fields.u64("status", u64::from(self.status));
+        fields.f64("duration_ms", self.duration_ms);
+    }
+
+    /// The line as a `tracing` event, for a subscriber other than ours.
+    fn event(&self) {
+        // `%` (Display): the text line writes `method=GET path=/health` unquoted, as it
+        // always has; a `str` field would be quoted.
+        tracing::info!(
+            target: ACCESS_TARGET,
+            function = self.function,
+            method = %self.method,
+            path = %self.path,
+            status = self.status,
+            duration_ms = self.duration_ms,
+            "access"
+        );
+    }
+}
+
+/// Logs one request's access line.
+///
+/// Under our own subscriber the line is written straight into this thread's buffer, the same
+/// bytes the event would give (a test compares them): `tracing`'s value set, its visitor calls
+/// and `core::fmt` for the `Display` fields cost about 1,000 instructions of every request
+/// (callgrind, docs/performance.md). Under any other subscriber (a test's, say) it is the
+/// `tracing` event.
+pub fn access(line: &Access<'_>) {
+    match tracing::dispatcher::get_default(writes_access_lines) {
+        Some(layer) => {
+            SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut scratch) => layer.write_access(line, &mut scratch),
+                Err(_) => layer.write_access(line, &mut Scratch::default()),
+            });
+        }
+        None => line.event(),
+    }
+}
+
+/// Our line writer, when `dispatch` is our subscriber and it takes the access line.
+fn writes_access_lines(dispatch: &tracing::Dispatch) -> Option<LineLayer> {
+    let layer = dispatch.downcast_ref::<LineLayer>()?;
+    let filter = dispatch.downcast_ref::<Targets>();
+    filter
+        .is_none_or(|f| f.would_enable(ACCESS_TARGET, &tracing::Level::INFO))
+        .then_some(*layer)
+}
+
+impl LineLayer {
+    fn write_access(&self, access: &Access<'_>, scratch: &mut Scratch) {
+        self.compose(
+            tracing::Level::INFO,
+            ACCESS_TARGET,
+            &Timestamp::now(),
+            scratch,
+            |fields| access.record(fields),
+        );
+        let _ = Buffered.write(scratch.line.as_bytes());
+        scratch.trim();
     }
 }
 
@@ -460,70 +563,120 @@ fn push_json_str(line: &mut String, value: &str) {
     }
 }
 
-/// Text fields: ` key=value`, the message apart.
-struct TextFields<'a> {
+/// Where an event's message and fields are written: ` key=value` in a text line, `,"key":value`
+/// in a JSON one, the message apart. `tracing`'s events reach it as a [`Visit`]or, the access
+/// line ([`access`]) through the same methods, so that both give the same bytes.
+struct Fields<'a> {
+    json: bool,
     line: &'a mut String,
     message: &'a mut String,
+    /// A JSON field's `Debug` text before it is escaped.
+    text: &'a mut String,
     has_message: bool,
 }
 
-impl Visit for TextFields<'_> {
-    // Numbers and plain strings are written without `core::fmt`: on the access line, the
-    // formatting machinery for a float, an integer and a `Debug`-escaped string cost more
-    // instructions than the rest of the request's own code (callgrind, docs/performance.md).
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        self.line.push_str(itoa::Buffer::new().format(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        self.line.push_str(itoa::Buffer::new().format(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        if value.is_finite() {
-            push_finite(self.line, value);
+// Numbers and plain strings are written without `core::fmt`: on the access line, the
+// formatting machinery for a float, an integer and a `Debug`-escaped string cost more
+// instructions than the rest of the request's own code (callgrind, docs/performance.md).
+impl Fields<'_> {
+    fn key(&mut self, name: &str) {
+        if self.json {
+            self.line.push(',');
+            push_json_str(self.line, name);
+            self.line.push(':');
         } else {
-            let _ = write!(self.line, "{value:?}");
+            self.line.push(' ');
+            self.line.push_str(name);
+            self.line.push('=');
         }
     }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        self.line.push_str(if value { "true" } else { "false" });
+
+    fn message_str(&mut self, value: &str) {
+        self.message.push_str(value);
+        self.has_message = true;
     }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-            self.has_message = true;
+
+    /// A string field: quoted as `Debug` quotes it in text, a JSON string in JSON.
+    fn str(&mut self, name: &str, value: &str) {
+        if self.json {
+            self.key(name);
+            push_json_str(self.line, value);
         } else if value.bytes().all(plain) {
             // What `{value:?}` would print, without escaping each character.
-            self.key(field);
+            self.key(name);
             self.line.push('"');
             self.line.push_str(value);
             self.line.push('"');
         } else {
-            let _ = write!(self.line, " {}={value:?}", field.name());
+            let _ = write!(self.line, " {name}={value:?}");
+        }
+    }
+
+    /// A field recorded with `%`, given its `Display` text: as it is in text, a JSON string in
+    /// JSON.
+    fn display(&mut self, name: &str, text: &str) {
+        self.key(name);
+        if self.json {
+            push_json_str(self.line, text);
+        } else {
+            self.line.push_str(text);
+        }
+    }
+
+    fn u64(&mut self, name: &str, value: u64) {
+        self.key(name);
+        self.line.push_str(itoa::Buffer::new().format(value));
+    }
+
+    fn f64(&mut self, name: &str, value: f64) {
+        self.key(name);
+        if value.is_finite() {
+            push_finite(self.line, value);
+        } else if self.json {
+            self.line.push_str("null");
+        } else {
+            let _ = write!(self.line, "{value:?}");
+        }
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.u64(field.name(), value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field.name());
+        self.line.push_str(itoa::Buffer::new().format(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.f64(field.name(), value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field.name());
+        self.line.push_str(if value { "true" } else { "false" });
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message_str(value);
+        } else {
+            self.str(field.name(), value);
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
             let _ = write!(self.message, "{value:?}");
             self.has_message = true;
+        } else if self.json {
+            self.text.clear();
+            let _ = write!(self.text, "{value:?}");
+            self.key(field.name());
+            push_json_str(self.line, self.text);
         } else {
             // The key pushed as text and only the value formatted: one argument for
-            // `core::fmt` where three cost twice as many instructions (the access line's
-            // `method` and `path`, callgrind).
-            self.key(field);
+            // `core::fmt` where three cost twice as many instructions.
+            self.key(field.name());
             let _ = write!(self.line, "{value:?}");
         }
-    }
-}
-
-impl TextFields<'_> {
-    fn key(&mut self, field: &Field) {
-        self.line.push(' ');
-        self.line.push_str(field.name());
-        self.line.push('=');
     }
 }
 
@@ -553,61 +706,6 @@ fn push_finite(line: &mut String, value: f64) {
 /// A byte that `Debug` prints as itself inside a quoted string.
 fn plain(b: u8) -> bool {
     b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' '
-}
-
-struct JsonFields<'a> {
-    line: &'a mut String,
-    message: &'a mut String,
-    text: &'a mut String,
-}
-
-impl JsonFields<'_> {
-    fn key(&mut self, field: &Field) {
-        self.line.push(',');
-        push_json_str(self.line, field.name());
-        self.line.push(':');
-    }
-}
-
-impl Visit for JsonFields<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            self.key(field);
-            push_json_str(self.line, value);
-        }
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        self.line.push_str(itoa::Buffer::new().format(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        self.line.push_str(itoa::Buffer::new().format(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        if value.is_finite() {
-            push_finite(self.line, value);
-        } else {
-            self.line.push_str("null");
-        }
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        let _ = write!(self.line, "{value}");
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            self.text.clear();
-            let _ = write!(self.text, "{value:?}");
-            self.key(field);
-            push_json_str(self.line, self.text);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -735,6 +833,126 @@ mod tests {
             at(1_796_117_400 + 86_400 * 31, 120),
             "2027-01-01T09:30:00.120Z"
         );
+    }
+
+    /// Formats each event as [`LineLayer`] does, at a fixed time, and keeps the lines.
+    struct Capture {
+        layer: LineLayer,
+        lines: Arc<Mutex<Vec<String>>>,
+    }
+
+    const AT: Timestamp = Timestamp {
+        secs: 1_796_117_400,
+        millis: 7,
+    };
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
+        fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+            let mut scratch = Scratch::default();
+            let meta = event.metadata();
+            self.layer
+                .compose(*meta.level(), meta.target(), &AT, &mut scratch, |fields| {
+                    event.record(fields);
+                });
+            locked(&self.lines).push(scratch.line);
+        }
+    }
+
+    #[test]
+    fn the_access_line_written_directly_is_the_line_its_event_gives() {
+        let paths = [
+            ("/health", 0.05),
+            ("/plate-lookup/EC*****", 1234.5),
+            ("/a b\"c/\u{f8}\\", 0.0),
+            ("/x", f64::NAN),
+        ];
+        for json in [false, true] {
+            for (path, duration_ms) in paths {
+                let access = Access {
+                    function: "plate-lookup",
+                    method: "GET",
+                    path,
+                    status: 404,
+                    duration_ms,
+                };
+                let layer = LineLayer { json, color: false };
+                let lines = Arc::default();
+                let subscriber = tracing_subscriber::registry().with(Capture {
+                    layer,
+                    lines: Arc::clone(&lines),
+                });
+                let id = http::HeaderValue::from_static("rid-7");
+                in_request_sync(id.clone(), || {
+                    tracing::subscriber::with_default(subscriber, || access.event());
+                });
+                let mut scratch = Scratch::default();
+                in_request_sync(id, || {
+                    layer.compose(
+                        tracing::Level::INFO,
+                        ACCESS_TARGET,
+                        &AT,
+                        &mut scratch,
+                        |fields| access.record(fields),
+                    );
+                });
+                let from_event = locked(&lines).pop().expect("the event was logged");
+                assert_eq!(scratch.line, from_event, "json: {json}");
+                assert!(scratch.line.contains("rid-7"), "{}", scratch.line);
+            }
+        }
+        // The text line as it has always looked.
+        let mut scratch = Scratch::default();
+        let access = Access {
+            function: "health",
+            method: "GET",
+            path: "/health",
+            status: 200,
+            duration_ms: 0.05,
+        };
+        LineLayer {
+            json: false,
+            color: false,
+        }
+        .compose(
+            tracing::Level::INFO,
+            ACCESS_TARGET,
+            &AT,
+            &mut scratch,
+            |fields| access.record(fields),
+        );
+        assert_eq!(
+            scratch.line,
+            "2026-12-01T09:30:00.007Z  INFO access function=\"health\" method=GET path=/health \
+             status=200 duration_ms=0.05\n"
+        );
+    }
+
+    #[test]
+    fn the_access_line_is_written_directly_only_under_our_subscriber_when_it_takes_it() {
+        let ours = |filter: Targets| {
+            tracing::Dispatch::new(tracing_subscriber::registry().with(filter).with(LineLayer {
+                json: true,
+                color: false,
+            }))
+        };
+        let info = || Targets::new().with_default(tracing::Level::INFO);
+        assert!(writes_access_lines(&ours(info())).is_some_and(|l| l.json));
+        assert!(
+            writes_access_lines(&ours(
+                info().with_target(ACCESS_TARGET, tracing::Level::WARN)
+            ))
+            .is_none()
+        );
+        assert!(
+            writes_access_lines(&ours(
+                Targets::new()
+                    .with_default(tracing::Level::WARN)
+                    .with_target("elbatt", tracing::Level::DEBUG)
+            ))
+            .is_some()
+        );
+        let other = tracing::Dispatch::new(tracing_subscriber::fmt().finish());
+        assert!(writes_access_lines(&other).is_none());
     }
 
     #[tokio::test]

@@ -331,17 +331,13 @@ impl Finish {
         }
         cors::decorate(&mut resp, self.origin.as_ref());
         resp.headers_mut().insert(REQUEST_ID, self.request_id);
-        let path = self.logged_path.as_deref().unwrap_or(self.sent.path());
-        // `%` (Display): the text line writes `method=GET path=/health` unquoted, as it always
-        // has; a `str` field would be quoted.
-        tracing::info!(
-            function = self.function,
-            method = %self.method,
-            path = %path,
-            status = resp.status().as_u16(),
-            duration_ms = (self.started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
-            "access"
-        );
+        crate::telemetry::access(&crate::telemetry::Access {
+            function: self.function,
+            method: self.method.as_str(),
+            path: self.logged_path.as_deref().unwrap_or(self.sent.path()),
+            status: resp.status().as_u16(),
+            duration_ms: (self.started.elapsed().as_secs_f64() * 1e5).round() / 100.0,
+        });
         resp
     }
 }
