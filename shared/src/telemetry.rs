@@ -14,8 +14,9 @@
 //! was tried first: its worker thread spins on the channel, and under load it took a fifth of
 //! the process's CPU on our 2 cores, more than the system calls it saved; measured with perf.)
 //!
-//! Every request's access line ([`access`]) skips `tracing` under our own subscriber and is
-//! formatted straight into the buffer, through the same field writers as an event's line.
+//! Every request's access line ([`access`]) skips `tracing`'s dispatch when our own subscriber
+//! would log it, and is formatted straight into the buffer through the same field writers as an
+//! event's line.
 
 use std::fmt::{self, Write as _};
 use std::io::{IsTerminal, Write};
@@ -130,7 +131,8 @@ pub fn flush() {
     }
 }
 
-/// The writer tracing formats each line into: an append to this thread's [`Pending`].
+/// Where every line goes, an event's or the access line's: an append to this thread's
+/// [`Pending`].
 #[derive(Debug, Clone, Copy)]
 struct Buffered;
 
@@ -240,7 +242,8 @@ fn with_request_id(f: impl FnOnce(&str)) {
     });
 }
 
-/// Formats each event into one line and appends it to the buffer: the only formatter, so no
+/// Formats each event into one line and appends it to the buffer: our only formatter (the access
+/// line goes through its `compose` too), so no
 /// span's fields are formatted unless an event needs them (tracing-subscriber's `fmt` layer
 /// formats every span's fields when it is created, which cost more per request than the access
 /// line itself).
@@ -420,8 +423,8 @@ pub struct Access<'a> {
     pub duration_ms: f64,
 }
 
-/// The target the access line is logged under, as when `dispatch` logged it with `info!`
-/// (`RUST_LOG=info,elbatt::http=warn` leaves it out).
+/// The target the access line is logged under: `elbatt::http`, the module that logged it when
+/// it was an `info!` in `Finish::finish` (`RUST_LOG=info,elbatt::http=warn` leaves it out).
 pub const ACCESS_TARGET: &str = "elbatt::http";
 
 impl Access<'_> {
@@ -454,30 +457,46 @@ impl Access<'_> {
 
 /// Logs one request's access line.
 ///
-/// Under our own subscriber the line is written straight into this thread's buffer, the same
-/// bytes the event would give (a test compares them): `tracing`'s value set, its visitor calls
-/// and `core::fmt` for the `Display` fields cost about 700 instructions of every request
-/// (callgrind, docs/performance.md). Under any other subscriber (a test's, say) it is the
-/// `tracing` event, so nothing that installs its own subscriber loses the line.
+/// When our own subscriber would log the event, the line is written straight into this
+/// thread's buffer, the same bytes the event would give (a test compares them): `tracing`'s
+/// value set, its visitor calls and `core::fmt` for the `Display` fields cost about 735
+/// instructions of every request (callgrind, docs/performance.md). Under any other subscriber
+/// (a test's, say) it is the `tracing` event, so nothing that installs its own subscriber loses
+/// the line.
 pub fn access(line: &Access<'_>) {
-    match tracing::dispatcher::get_default(writes_access_lines) {
-        Some(layer) => {
-            SCRATCH.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut scratch) => layer.write_access(line, &mut scratch),
-                Err(_) => layer.write_access(line, &mut Scratch::default()),
-            });
-        }
+    match direct_writer() {
+        Some(layer) => SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                layer.write_access(line, &mut scratch);
+                scratch.trim();
+            }
+            Err(_) => layer.write_access(line, &mut Scratch::default()),
+        }),
+        // Also when the line is filtered out: the event then asks the subscriber and is dropped.
         None => line.event(),
     }
 }
 
-/// Our line writer, when `dispatch` is our subscriber and it takes the access line.
-fn writes_access_lines(dispatch: &tracing::Dispatch) -> Option<LineLayer> {
-    let layer = dispatch.downcast_ref::<LineLayer>()?;
-    let filter = dispatch.downcast_ref::<Targets>();
-    filter
-        .is_none_or(|f| f.would_enable(ACCESS_TARGET, &tracing::Level::INFO))
-        .then_some(*layer)
+/// Our line writer, when the current subscriber is ours and would log the access line.
+fn direct_writer() -> Option<LineLayer> {
+    // The question `info!` asks, with the event's own kind, target and fields, so that every
+    // filter answers it as it would the event: `RUST_LOG` directives on a target or on a field
+    // (`elbatt::http[{status}]=warn`, which applies to events only), and per-layer filters.
+    let enabled = tracing::enabled!(
+        kind: tracing::metadata::Kind::EVENT,
+        target: ACCESS_TARGET,
+        tracing::Level::INFO,
+        message,
+        function,
+        method,
+        path,
+        status,
+        duration_ms
+    );
+    if !enabled {
+        return None;
+    }
+    tracing::dispatcher::get_default(|dispatch| dispatch.downcast_ref::<LineLayer>().copied())
 }
 
 impl LineLayer {
@@ -490,7 +509,6 @@ impl LineLayer {
             |fields| access.record(fields),
         );
         let _ = Buffered.write(scratch.line.as_bytes());
-        scratch.trim();
     }
 }
 
@@ -931,31 +949,86 @@ mod tests {
     }
 
     #[test]
-    fn the_access_line_is_written_directly_only_under_our_subscriber_when_it_takes_it() {
-        let ours = |filter: Targets| {
-            tracing::Dispatch::new(tracing_subscriber::registry().with(filter).with(LineLayer {
+    fn the_access_line_is_written_directly_exactly_when_our_subscriber_would_log_its_event() {
+        let line = Access {
+            function: "health",
+            method: "GET",
+            path: "/health",
+            status: 200,
+            duration_ms: 0.05,
+        };
+        for directives in [
+            "info",
+            "warn",
+            "debug",
+            "info,elbatt::http=warn",
+            "warn,elbatt=debug",
+            "off,elbatt::http=info",
+            // Directives on a field: `Targets::would_enable` ignores them, the event does not.
+            "info,elbatt::http[{status}]=warn",
+            "info,[{duration_ms}]=off",
+            "warn,[{function}]=info",
+            "info,elbatt::http[{absent}]=warn",
+        ] {
+            let filter = || directives.parse::<Targets>().expect("a valid RUST_LOG");
+            // Whether the event is logged, asked of a subscriber that records what it logs.
+            let lines = Arc::default();
+            let recording = tracing_subscriber::registry().with(filter()).with(Capture {
+                layer: LineLayer {
+                    json: false,
+                    color: false,
+                },
+                lines: Arc::clone(&lines),
+            });
+            tracing::subscriber::with_default(recording, || line.event());
+            let logged = !locked(&lines).is_empty();
+            let ours = tracing_subscriber::registry()
+                .with(filter())
+                .with(LineLayer {
+                    json: true,
+                    color: false,
+                });
+            let direct = tracing::subscriber::with_default(ours, direct_writer);
+            assert_eq!(direct.is_some(), logged, "RUST_LOG={directives}");
+            assert!(
+                direct.is_none_or(|layer| layer.json),
+                "our layer's own settings"
+            );
+        }
+        // Any other subscriber gets the event.
+        let other = tracing_subscriber::fmt().finish();
+        assert!(tracing::subscriber::with_default(other, direct_writer).is_none());
+    }
+
+    #[test]
+    fn the_json_access_line_is_one_flat_object() {
+        let mut scratch = Scratch::default();
+        let access = Access {
+            function: "plate-lookup",
+            method: "GET",
+            path: "/plate-lookup/EC*****",
+            status: 429,
+            duration_ms: 12.5,
+        };
+        in_request_sync(http::HeaderValue::from_static("rid-9"), || {
+            LineLayer {
                 json: true,
                 color: false,
-            }))
-        };
-        let info = || Targets::new().with_default(tracing::Level::INFO);
-        assert!(writes_access_lines(&ours(info())).is_some_and(|l| l.json));
-        assert!(
-            writes_access_lines(&ours(
-                info().with_target(ACCESS_TARGET, tracing::Level::WARN)
-            ))
-            .is_none()
+            }
+            .compose(
+                tracing::Level::INFO,
+                ACCESS_TARGET,
+                &AT,
+                &mut scratch,
+                |fields| access.record(fields),
+            );
+        });
+        assert_eq!(
+            scratch.line,
+            "{\"timestamp\":\"2026-12-01T09:30:00.007Z\",\"level\":\"info\",\"message\":\"access\",\
+             \"request_id\":\"rid-9\",\"target\":\"elbatt::http\",\"function\":\"plate-lookup\",\
+             \"method\":\"GET\",\"path\":\"/plate-lookup/EC*****\",\"status\":429,\"duration_ms\":12.5}\n"
         );
-        assert!(
-            writes_access_lines(&ours(
-                Targets::new()
-                    .with_default(tracing::Level::WARN)
-                    .with_target("elbatt", tracing::Level::DEBUG)
-            ))
-            .is_some()
-        );
-        let other = tracing::Dispatch::new(tracing_subscriber::fmt().finish());
-        assert!(writes_access_lines(&other).is_none());
     }
 
     #[tokio::test]
