@@ -262,14 +262,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => {
-                self.write_line(event, &mut scratch);
-                scratch.trim();
-            }
-            // An event logged while another is formatted (a field's `Debug` that logs).
-            Err(_) => self.write_line(event, &mut Scratch::default()),
-        });
+        with_scratch(|scratch| self.write_line(event, scratch));
     }
 }
 
@@ -282,6 +275,18 @@ struct Scratch {
     message: String,
     /// A field's `Debug` text before it is escaped as JSON.
     text: String,
+}
+
+/// Calls `f` with this thread's [`Scratch`], or with fresh buffers for a line logged while
+/// another is being formatted (a field's `Debug` that logs).
+fn with_scratch(f: impl FnOnce(&mut Scratch)) {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            f(&mut scratch);
+            scratch.trim();
+        }
+        Err(_) => f(&mut Scratch::default()),
+    });
 }
 
 impl Scratch {
@@ -465,13 +470,7 @@ impl Access<'_> {
 /// the line.
 pub fn access(line: &Access<'_>) {
     match direct_writer() {
-        Some(layer) => SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => {
-                layer.write_access(line, &mut scratch);
-                scratch.trim();
-            }
-            Err(_) => layer.write_access(line, &mut Scratch::default()),
-        }),
+        Some(layer) => with_scratch(|scratch| layer.write_access(line, scratch)),
         // Also when the line is filtered out: the event then asks the subscriber and is dropped.
         None => line.event(),
     }
