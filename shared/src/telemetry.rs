@@ -878,6 +878,19 @@ mod tests {
         }
     }
 
+    /// `access` as the direct path writes it, at [`AT`], in the current request's scope.
+    fn composed(access: &Access<'_>, json: bool) -> String {
+        let mut scratch = Scratch::default();
+        LineLayer { json, color: false }.compose(
+            tracing::Level::INFO,
+            ACCESS_TARGET,
+            &AT,
+            &mut scratch,
+            |fields| access.record(fields),
+        );
+        scratch.line
+    }
+
     #[test]
     fn the_access_line_written_directly_is_the_line_its_event_gives() {
         let paths = [
@@ -905,23 +918,13 @@ mod tests {
                 in_request_sync(id.clone(), || {
                     tracing::subscriber::with_default(subscriber, || access.event());
                 });
-                let mut scratch = Scratch::default();
-                in_request_sync(id, || {
-                    layer.compose(
-                        tracing::Level::INFO,
-                        ACCESS_TARGET,
-                        &AT,
-                        &mut scratch,
-                        |fields| access.record(fields),
-                    );
-                });
+                let direct = in_request_sync(id, || composed(&access, json));
                 let from_event = locked(&lines).pop().expect("the event was logged");
-                assert_eq!(scratch.line, from_event, "json: {json}");
-                assert!(scratch.line.contains("rid-7"), "{}", scratch.line);
+                assert_eq!(direct, from_event, "json: {json}");
+                assert!(direct.contains("rid-7"), "{direct}");
             }
         }
         // The text line as it has always looked.
-        let mut scratch = Scratch::default();
         let access = Access {
             function: "health",
             method: "GET",
@@ -929,19 +932,8 @@ mod tests {
             status: 200,
             duration_ms: 0.05,
         };
-        LineLayer {
-            json: false,
-            color: false,
-        }
-        .compose(
-            tracing::Level::INFO,
-            ACCESS_TARGET,
-            &AT,
-            &mut scratch,
-            |fields| access.record(fields),
-        );
         assert_eq!(
-            scratch.line,
+            composed(&access, false),
             "2026-12-01T09:30:00.007Z  INFO access function=\"health\" method=GET path=/health \
              status=200 duration_ms=0.05\n"
         );
@@ -1001,7 +993,6 @@ mod tests {
 
     #[test]
     fn the_json_access_line_is_one_flat_object() {
-        let mut scratch = Scratch::default();
         let access = Access {
             function: "plate-lookup",
             method: "GET",
@@ -1009,21 +1000,10 @@ mod tests {
             status: 429,
             duration_ms: 12.5,
         };
-        in_request_sync(http::HeaderValue::from_static("rid-9"), || {
-            LineLayer {
-                json: true,
-                color: false,
-            }
-            .compose(
-                tracing::Level::INFO,
-                ACCESS_TARGET,
-                &AT,
-                &mut scratch,
-                |fields| access.record(fields),
-            );
-        });
         assert_eq!(
-            scratch.line,
+            in_request_sync(http::HeaderValue::from_static("rid-9"), || {
+                composed(&access, true)
+            }),
             "{\"timestamp\":\"2026-12-01T09:30:00.007Z\",\"level\":\"info\",\"message\":\"access\",\
              \"request_id\":\"rid-9\",\"target\":\"elbatt::http\",\"function\":\"plate-lookup\",\
              \"method\":\"GET\",\"path\":\"/plate-lookup/EC*****\",\"status\":429,\"duration_ms\":12.5}\n"
